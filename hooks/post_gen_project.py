@@ -1,0 +1,107 @@
+"""Check the generated project and fail the generation when it is inconsistent.
+
+cookiecutter removes the project folder it created when this hook exits with
+a non-zero status, so a failed check leaves nothing behind.
+"""
+
+import ast
+import json
+import os
+import sys
+from pathlib import Path
+
+CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
+
+sys.path.insert(0, os.path.join(CONTEXT["_repo_dir"], "hooks"))
+
+import overlay_names  # noqa: E402
+
+# Built by concatenation because cookiecutter renders this file with Jinja.
+OPEN_VARIABLE, OPEN_BLOCK = "{" + "{", "{" + "%"
+LEFTOVER_MARKERS = (OPEN_VARIABLE + " cookiecutter", OPEN_VARIABLE + "cookiecutter", OPEN_BLOCK)
+FREE_TEXT_KEYS = ("project_name", "description", "author_name", "author_email")
+
+
+class GeneratedProjectError(Exception):
+    """Raised when a generated file disagrees with the derived names."""
+
+
+def load_toml(path: Path) -> dict:
+    """Parse PATH with tomlkit, or with tomllib where tomlkit is not installed."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        import tomlkit
+    except ImportError:
+        import tomllib  # Python 3.11 and later
+
+        return tomllib.loads(text)
+    return tomlkit.parse(text).unwrap()
+
+
+def check_pyproject(project: Path, names: dict) -> None:
+    """Check that pyproject.toml agrees with the derived names."""
+    data = load_toml(project / "pyproject.toml")
+    slug = names["package_slug"]
+    module = names["module_name"]
+    expect(data["project"]["name"] == slug, f"project.name is not {slug!r}")
+    entry_points = data["project"]["entry-points"]["quicksand.images"]
+    expect(
+        entry_points == {slug: f"{module}:image"},
+        f"the quicksand.images entry point is not {slug} = {module}:image",
+    )
+    wheel = data["tool"]["hatch"]["build"]["targets"]["wheel"]
+    expect(wheel["packages"] == [f"src/{module}"], f"wheel packages is not src/{module}")
+    expect(
+        f"src/{module}/images/**" in wheel["artifacts"],
+        f"wheel artifacts does not contain src/{module}/images/**",
+    )
+    hook = wheel["hooks"]["custom"]
+    expect(hook["path"] == "hatch_build.py", "the build hook path is not hatch_build.py")
+    expect((project / hook["path"]).is_file(), "hatch_build.py is missing")
+    expect(
+        (project / "src" / module / "__init__.py").is_file(),
+        f"src/{module}/__init__.py is missing",
+    )
+
+
+def check_files(project: Path) -> None:
+    """Check that every .py file parses and no template syntax is left over."""
+    user_text = [CONTEXT[key] for key in FREE_TEXT_KEYS if CONTEXT[key]]
+    for path in sorted(project.rglob("*")):
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        relative = path.relative_to(project).as_posix()
+        if path.suffix == ".py":
+            try:
+                ast.parse(text, filename=relative)
+            except SyntaxError as error:
+                raise GeneratedProjectError(f"{relative} does not parse: {error}") from error
+        # Template syntax typed by the user as free text is data, not a leftover.
+        for value in user_text:
+            for form in (value, json.dumps(value, ensure_ascii=False), repr(value)):
+                text = text.replace(form, "")
+        for marker in LEFTOVER_MARKERS:
+            expect(marker not in text, f"{relative} contains unrendered {marker!r}")
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise GeneratedProjectError(message)
+
+
+def main() -> int:
+    project = Path.cwd()
+    names = overlay_names.derive(CONTEXT["project_name"], CONTEXT["base"])
+    try:
+        check_pyproject(project, names)
+        check_files(project)
+    except (GeneratedProjectError, KeyError, TypeError, ValueError) as error:
+        message = f"error: generated project {project.name} is invalid: {error!s}"
+        print(message.encode("ascii", "backslashreplace").decode(), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
