@@ -66,7 +66,9 @@ def scaffold_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def wheelhouse_env(scaffold_wheelhouse: Path) -> dict[str, str]:
     """Return an environment in which pip and uv find this checkout's wheel."""
     env = dict(os.environ)
-    env["PIP_FIND_LINKS"] = str(scaffold_wheelhouse)
-    env["UV_FIND_LINKS"] = str(scaffold_wheelhouse)
+    # Keep find-links the machine already sets; pip splits on spaces, uv on commas.
+    for name, separator in (("PIP_FIND_LINKS", " "), ("UV_FIND_LINKS", ",")):
+        existing = env.get(name, "")
+        env[name] = separator.join(filter(None, [str(scaffold_wheelhouse), existing]))
     env["QUICKSAND_AUTO_INSTALL"] = "0"
     return env
