@@ -38,7 +38,9 @@ WINDOWS_DEVICE_NAMES = frozenset(
     | {f"lpt{n}" for n in range(1, 10)}
 )
 
-_SEPARATORS = re.compile(r"[-_.\s]+")
+# Characters a project name may contain; every other character is rejected.
+_NAME_CHARACTERS = re.compile(r"[A-Za-z0-9._ -]")
+_NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]+")
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _TEMPLATE_MARKERS = ("{{", "}}", "{%", "%}", "{#", "#}")
 
@@ -55,9 +57,13 @@ def package_slug(name: str) -> str:
     """Return the PEP 503 normalised distribution and image name.
 
     Spaces count as separators, so ``My.Box``, ``my box`` and ``My_Box`` all
-    give ``my-box``.
+    give ``my-box``. Every other character outside ASCII letters and digits
+    becomes a separator too, and an empty result becomes ``-``. Such names are
+    rejected by validate(), but cookiecutter creates the project folder from
+    this value before the pre_gen_project hook runs, so the value must always
+    be one harmless folder name: never empty, never a path such as ``../x``.
     """
-    return _SEPARATORS.sub("-", str(name).strip()).lower()
+    return _NOT_ALPHANUMERIC.sub("-", str(name).strip()).lower() or "-"
 
 
 def module_name(name: str) -> str:
@@ -113,18 +119,19 @@ def derive(project_name: str, base: str) -> dict[str, str]:
     }
 
 
-# Validation.
+# Validation. Messages show values with ascii(), so the hooks print ASCII only
+# and a line break or control character in a value stays visible.
 
 
 def _ascii_suggestion(value: str) -> str:
     folded = unicodedata.normalize("NFKD", value)
     folded = folded.encode("ascii", "ignore").decode("ascii")
-    return package_slug(re.sub(r"[^A-Za-z0-9]+", "-", folded).strip("-")) or "my-box"
+    return package_slug(folded).strip("-") or "my-box"
 
 
 def check_project_name(name: str) -> None:
     """Raise InvalidNameError when NAME cannot name an overlay package."""
-    shown = repr(name)
+    shown = ascii(name)
     if any(marker in name for marker in _TEMPLATE_MARKERS):
         raise InvalidNameError(
             f"project name {shown} contains Jinja template syntax; "
@@ -140,6 +147,12 @@ def check_project_name(name: str) -> None:
             f"project name {shown} contains non-ASCII characters; "
             f"use ASCII letters, such as {_ascii_suggestion(name)!r}"
         )
+    bad = "".join(sorted(set(_NAME_CHARACTERS.sub("", name))))
+    if bad:
+        raise InvalidNameError(
+            f"project name {shown} contains {bad!r}; use letters, digits, '-', '_', "
+            f"'.' or spaces, such as {package_slug(name).strip('-') or 'my-box'!r}"
+        )
     slug = package_slug(name)
     if not slug.strip("-"):
         raise InvalidNameError(
@@ -151,26 +164,21 @@ def check_project_name(name: str) -> None:
 
 def check_slug(slug: str, shown: str) -> None:
     """Raise InvalidNameError when a normalised distribution name is unusable."""
-    suggestion = slug.strip("-") or "my-box"
     if len(slug) > MAX_NAME_LENGTH:
+        shorter = slug[:MAX_NAME_LENGTH].strip("-")
         raise InvalidNameError(
             f"project name {shown} is {len(slug)} characters long; "
-            f"use at most {MAX_NAME_LENGTH}"
+            f"use at most {MAX_NAME_LENGTH}, such as {shorter!r}"
         )
     if slug.startswith("-") or slug.endswith("-"):
         raise InvalidNameError(
             f"project name {shown} starts or ends with a separator; "
-            f"use {suggestion!r}"
-        )
-    bad = sorted(set(re.sub(r"[a-z0-9-]", "", slug)))
-    if bad:
-        cleaned = re.sub(r"[^a-z0-9]+", "-", slug).strip("-") or "my-box"
-        raise InvalidNameError(
-            f"project name {shown} contains {''.join(bad)!r}; use letters, digits, "
-            f"'-', '_', '.' or spaces, such as {cleaned!r}"
+            f"use {slug.strip('-')!r}"
         )
     if not _SLUG.match(slug):
-        raise InvalidNameError(f"project name {shown} is not a valid name; use 'my-box'")
+        raise InvalidNameError(
+            f"project name {shown} is not a valid name; use one such as 'my-box'"
+        )
     if slug[0].isdigit():
         raise InvalidNameError(
             f"project name {shown} starts with a digit, so its module name is not "
@@ -180,8 +188,10 @@ def check_slug(slug: str, shown: str) -> None:
 
 
 def check_reserved(slug: str, shown: str) -> None:
-    """Raise InvalidNameError when a valid slug collides with Python, quicksand or Windows."""
+    """Raise InvalidNameError when a slug collides with Python, quicksand or Windows."""
     module = slug.replace("-", "_")
+    # NOTE: Python 3.9 and older lack sys.stdlib_module_names, so there a name
+    # that shadows a standard library module is not caught.
     stdlib = getattr(sys, "stdlib_module_names", frozenset())
     if keyword.iskeyword(module):
         raise InvalidNameError(
@@ -198,10 +208,10 @@ def check_reserved(slug: str, shown: str) -> None:
             f"project name {shown} is the name of a quicksand package or base image; "
             f"choose a name of your own, such as 'my-{slug}'"
         )
-    if slug.split("-")[0] in WINDOWS_DEVICE_NAMES:
+    if slug in WINDOWS_DEVICE_NAMES:
         raise InvalidNameError(
-            f"project name {shown} starts with a reserved Windows device name, so "
-            f"the folder cannot exist on Windows; use a name such as 'my-{slug}'"
+            f"project name {shown} is a reserved Windows device name, so its folder "
+            f"cannot exist on Windows; use a name such as 'my-{slug}'"
         )
     derived_class = class_name(slug)
     if derived_class in IMPORTED_NAMES:
@@ -216,7 +226,7 @@ def check_base(base: str) -> None:
     if not _SLUG.match(base) or not base[0].isalpha():
         known = ", ".join(BASE_SERIES)
         raise InvalidNameError(
-            f"base image {base!r} is not a valid image name; use one of {known}"
+            f"base image {base!a} is not a valid image name; use one of {known}"
         )
 
 
@@ -224,21 +234,24 @@ def check_text(field: str, value: str) -> None:
     """Raise InvalidNameError when a free-text value cannot go into package metadata."""
     if "\n" in value or "\r" in value:
         raise InvalidNameError(
-            f"{field} {value!r} contains a line break; package metadata needs "
+            f"{field} {value!a} contains a line break; package metadata needs "
             "a single line, so join the lines with spaces"
         )
-    if any(unicodedata.category(char) == "Cc" for char in value):
+    if any(unicodedata.category(char) in {"Cc", "Cs"} for char in value):
         raise InvalidNameError(
-            f"{field} {value!r} contains a control character; remove it"
+            f"{field} {value!a} contains a control character or lone "
+            "surrogate; remove it"
         )
 
 
 def check_email(value: str) -> None:
     """Raise InvalidNameError when an author email is neither empty nor an address."""
     check_text("author email", value)
-    if value and not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
+    # Core metadata joins name and address as "name <address>", so the address
+    # must not contain angle brackets, commas or quotes.
+    if value and not re.fullmatch(r'[^@\s<>,"]+@[^@\s<>,"]+', value):
         raise InvalidNameError(
-            f"author email {value!r} is not an email address; "
+            f"author email {value!a} is not an email address; "
             "give one such as 'ada@example.org', or leave it empty"
         )
 
@@ -258,7 +271,7 @@ def validate(context: dict) -> None:
         actual = context.get(f"__{key}")
         if actual != expected:
             raise InvalidNameError(
-                f"__{key} is {actual!r} but project name "
-                f"{context['project_name']!r} gives {expected!r}; derived names "
+                f"__{key} is {actual!a} but project name "
+                f"{context['project_name']!a} gives {expected!r}; derived names "
                 "cannot be set directly, so remove that key=value argument"
             )

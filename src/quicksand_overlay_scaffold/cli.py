@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cookiecutter.exceptions import CookiecutterException, FailedHookException
@@ -36,12 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-dir",
         type=Path,
         default=Path("."),
-        help="folder in which the project folder is created (default: the current folder)",
+        help="folder in which the project folder is created "
+        "(default: the current folder)",
     )
     parser.add_argument("--description", help="one-line package description")
     parser.add_argument("--author", default="", help="author name")
     parser.add_argument("--author-email", default="", help="author email address")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
     return parser
 
 
@@ -73,6 +82,7 @@ def validate_inputs(args: argparse.Namespace) -> dict[str, str]:
 
 
 def check_target(target: Path) -> None:
+    """Raise TargetExistsError unless TARGET is missing or an empty folder."""
     if target.exists() and not target.is_dir():
         raise TargetExistsError(
             f"{target} exists and is not a folder; choose another name or --output-dir"
@@ -81,6 +91,60 @@ def check_target(target: Path) -> None:
         raise TargetExistsError(
             f"{target} exists and is not empty; choose another name or --output-dir"
         )
+
+
+@contextmanager
+def captured_stderr() -> Iterator[io.StringIO]:
+    """Redirect file descriptor 2 for the duration and collect what it receives.
+
+    cookiecutter runs the template's hooks as subprocesses that inherit this
+    descriptor, so their messages are collected too. The yielded buffer holds
+    the text once the block ends.
+    """
+    text = io.StringIO()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield text
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text.write(capture.read().decode("utf-8", errors="replace"))
+
+
+def hook_failure_reason(output: str, error: FailedHookException) -> str:
+    """Return the last line a failed hook printed, without its "error: " prefix."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        return f"the template's hook failed without a message ({error})"
+    return lines[-1].removeprefix("error: ")
+
+
+def run_cookiecutter(
+    extra_context: dict[str, str], output_dir: Path, target: Path
+) -> Path:
+    """Run the packaged template and return the project folder.
+
+    Hook output is collected so that a failure reaches the user as one line.
+    """
+    try:
+        with captured_stderr() as hook_output:
+            project = cookiecutter(
+                str(template_dir()),
+                no_input=True,
+                extra_context=extra_context,
+                output_dir=str(output_dir),
+                overwrite_if_exists=target.is_dir(),
+            )
+    except FailedHookException as error:
+        reason = hook_failure_reason(hook_output.getvalue(), error)
+        raise GenerationFailedError(reason) from error
+    sys.stderr.write(hook_output.getvalue())
+    return Path(project)
 
 
 def generate(args: argparse.Namespace, derived: dict[str, str]) -> Path:
@@ -93,23 +157,28 @@ def generate(args: argparse.Namespace, derived: dict[str, str]) -> Path:
     }
     if args.description is not None:
         extra_context["description"] = jinja_literal(args.description)
-    target = args.output_dir / derived["package_slug"]
+    output_dir = args.output_dir.resolve()
+    target = output_dir / derived["package_slug"]
     check_target(target)
+    existed = target.is_dir()
     try:
-        project = cookiecutter(
-            str(template_dir()),
-            no_input=True,
-            extra_context=extra_context,
-            output_dir=str(args.output_dir),
-            overwrite_if_exists=target.is_dir(),
-        )
-    except FailedHookException as error:
-        raise GenerationFailedError(
-            f"the template's hook rejected the project: {error}"
-        ) from error
+        return run_cookiecutter(extra_context, output_dir, target)
+    except GenerationFailedError:
+        # cookiecutter removes only a project folder it created itself. The
+        # folder was empty before, so removing its content restores it.
+        if existed:
+            empty_folder(target)
+        raise
     except CookiecutterException as error:
         raise GenerationFailedError(f"cookiecutter failed: {error}") from error
-    return Path(project)
+
+
+def empty_folder(folder: Path) -> None:
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def print_summary(project: Path, derived: dict[str, str]) -> None:
@@ -126,18 +195,14 @@ def print_summary(project: Path, derived: dict[str, str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command and return its exit status: 0, 1 on a user error, 2 on usage."""
     args = build_parser().parse_args(argv)
-    # cookiecutter logs a hook failure at error level; the hook has already
-    # printed the reason, so keep the output to that one line.
+    # cookiecutter logs a hook failure at error level; the hook's own message
+    # is reported instead, so the user sees one line.
     logging.getLogger("cookiecutter").setLevel(logging.CRITICAL)
     try:
         derived = validate_inputs(args)
         project = generate(args, derived)
-    except GenerationFailedError as error:
-        if isinstance(error.__cause__, FailedHookException):
-            return 1
-        print(f"error: {error}", file=sys.stderr)
-        return 1
     except ScaffoldError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
