@@ -15,3 +15,19 @@ class TargetExistsError(ScaffoldError, FileExistsError):
 
 class GenerationFailedError(ScaffoldError, RuntimeError):
     """Raised when cookiecutter or one of the template's hooks fails."""
+
+
+class VMTestError(ScaffoldError, RuntimeError):
+    """Root of the errors the pytest plugin raises about a test VM."""
+
+
+class VMBootError(VMTestError):
+    """Raised when a test VM could not boot: QEMU or the base image missing, timeout."""
+
+
+class RevertFailedError(VMTestError):
+    """Raised when a revert to the post-boot checkpoint did not take effect."""
+
+
+class GuestCommandError(VMTestError):
+    """Raised when a test's guest command timed out or could not be delivered."""
