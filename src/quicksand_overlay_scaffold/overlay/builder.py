@@ -1,0 +1,178 @@
+"""Build the overlay when an input changed, and replace images/ only on success."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quicksand_overlay_scaffold.overlay.accelerator import choose_accelerator
+from quicksand_overlay_scaffold.overlay.base_image import BaseImage, find_base_image
+from quicksand_overlay_scaffold.overlay.fingerprint import (
+    RECORD_NAME,
+    expand_inputs,
+    hash_files,
+    make_record,
+    read_record,
+    write_record,
+)
+from quicksand_overlay_scaffold.overlay.progress import Progress, print_progress
+from quicksand_overlay_scaffold.overlay.project import OverlayProject
+from quicksand_overlay_scaffold.overlay.qemu import find_qemu
+from quicksand_overlay_scaffold.overlay.vm import build_in_vm, run_interruptible
+
+logger = logging.getLogger(__name__)
+
+REBUILD_ENV = "QUICKSAND_OVERLAY_REBUILD"
+UP_TO_DATE_PREFIX = "quicksand-overlay: overlay is up to date"
+STAGING_PREFIX = ".images-build-"
+
+
+@dataclass
+class BuildOutcome:
+    """The result of ensure_overlay: whether a VM ran, and the record now in images/."""
+
+    rebuilt: bool
+    images_dir: Path
+    record: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def ensure_overlay(
+    project: OverlayProject, *, force: bool = False, progress: Progress | None = None
+) -> BuildOutcome:
+    """Build PROJECT's overlay unless the stored fingerprint matches its inputs.
+
+    A match returns at once without booting a VM. FORCE, or
+    QUICKSAND_OVERLAY_REBUILD=1, rebuilds regardless.
+    """
+    report = progress or print_progress
+    images_dir = project.images_dir
+    _recover_interrupted_swap(images_dir)
+    base = find_base_image(project.base_image)
+    previous = read_record(images_dir)
+    record = _current_record(project, base, previous, set())
+    forced = force or os.environ.get(REBUILD_ENV, "") not in ("", "0")
+    if not forced and _is_current(images_dir, previous, record):
+        report(
+            "success",
+            f"{UP_TO_DATE_PREFIX} (fingerprint {record['fingerprint'][:12]}, "
+            f"{base.package} {base.version}); no VM booted",
+        )
+        return BuildOutcome(rebuilt=False, images_dir=images_dir, record=previous or record)
+    report("info", f"quicksand-overlay: building the overlay: {_reason(previous, record, forced)}")
+    return _build(project, base, report)
+
+
+def _current_record(
+    project: OverlayProject,
+    base: BaseImage,
+    previous: dict[str, Any] | None,
+    copied: set[Path],
+) -> dict[str, Any]:
+    """Return the record of the current inputs.
+
+    The files hashed are the build script, the ``inputs`` setting, the files
+    the setup copied in (COPIED), and those the previous build recorded.
+    """
+    root = project.root
+    paths = {project.hook_path, *expand_inputs(root, project.settings.inputs), *copied}
+    if previous is not None:
+        paths.update(root / name for name in previous.get("files", {}))
+    settings = project.settings
+    return make_record(base, settings.sandbox_kwargs(), settings.network, hash_files(root, paths))
+
+
+def _is_current(images_dir: Path, previous: dict[str, Any] | None, record: dict[str, Any]) -> bool:
+    if previous is None or previous.get("fingerprint") != record["fingerprint"]:
+        return False
+    return (images_dir / "manifest.json").is_file() and any(
+        (images_dir / "overlays").glob("*.qcow2")
+    )
+
+
+def _reason(previous: dict[str, Any] | None, record: dict[str, Any], forced: bool) -> str:
+    if forced:
+        return f"rebuild forced (force=True or {REBUILD_ENV}=1)"
+    if previous is None:
+        return "no overlay built yet"
+    changed = [key for key in ("base", "arch", "settings", "network") if previous.get(key) != record[key]]
+    old_files, new_files = previous.get("files", {}), record["files"]
+    changed += [f"file {name}" for name in new_files if old_files.get(name) != new_files[name]]
+    return "changed: " + ", ".join(changed) if changed else "overlay files missing"
+
+
+def _build(project: OverlayProject, base: BaseImage, report: Progress) -> BuildOutcome:
+    settings = project.settings
+    accelerator = choose_accelerator(settings.accelerator)
+    qemu = find_qemu()
+    images_dir = project.images_dir
+    images_dir.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f"{STAGING_PREFIX}{os.getpid()}-"
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=images_dir.parent))
+    try:
+        timings, copied = run_interruptible(
+            lambda: build_in_vm(
+                setup=project.setup,
+                settings=settings,
+                base=base,
+                accelerator=accelerator,
+                qemu=qemu,
+                workdir=workdir,
+                project_root=project.root,
+                progress=report,
+            )
+        )
+        record = _current_record(project, base, None, copied)
+        record["timings"] = timings
+        write_record(workdir / "images", record)
+        _swap_in(workdir / "images", images_dir, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report("success", f"quicksand-overlay: overlay saved to {images_dir} ({_describe(timings)})")
+    return BuildOutcome(rebuilt=True, images_dir=images_dir, record=record, timings=timings)
+
+
+def _swap_in(new_images: Path, images_dir: Path, workdir: Path) -> None:
+    """Replace IMAGES_DIR with NEW_IMAGES, keeping the old one until the new one is in place.
+
+    NOTE: these are two renames, not one atomic exchange (the standard library
+    has no renameat2). A crash between them leaves the old folder in WORKDIR,
+    and the next build puts it back.
+    """
+    if images_dir.exists():
+        images_dir.rename(workdir / "previous")
+    new_images.rename(images_dir)
+
+
+def _recover_interrupted_swap(images_dir: Path) -> None:
+    """Remove staging folders of builds that were killed, restoring images/ if needed."""
+    for stale in sorted(images_dir.parent.glob(f"{STAGING_PREFIX}*")):
+        if _process_alive(stale.name.removeprefix(STAGING_PREFIX).split("-")[0]):
+            continue
+        previous = stale / "previous"
+        if not images_dir.exists() and (previous / RECORD_NAME).is_file():
+            previous.rename(images_dir)
+            logger.warning("restored %s from an interrupted build", images_dir)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _process_alive(pid_text: str) -> bool:
+    """Return whether the build that owns a staging folder still runs."""
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _describe(timings: dict[str, float]) -> str:
+    return ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in timings.items())

@@ -1,0 +1,220 @@
+"""Boot the base image, run ``_setup`` through the guest shell and save the disk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from quicksand_overlay_scaffold.overlay.accelerator import Accelerator
+from quicksand_overlay_scaffold.overlay.base_image import BaseImage
+from quicksand_overlay_scaffold.overlay.errors import (
+    BootFailedError,
+    BootTimeoutError,
+    BuildInterruptedError,
+    SaveFailedError,
+)
+from quicksand_overlay_scaffold.overlay.guest import PID_FILE, GuestShell
+from quicksand_overlay_scaffold.overlay.progress import Progress
+from quicksand_overlay_scaffold.overlay.qemu import QemuTools, compress_overlay
+from quicksand_overlay_scaffold.overlay.settings import OverlaySettings
+
+logger = logging.getLogger(__name__)
+
+BOOTING_PREFIX = "quicksand-overlay: booting "
+ROUTE_WAIT_SECONDS = 60
+CONSOLE_TAIL_LINES = 15
+# Polls /proc/net/route for a default route (destination 00000000).
+ROUTE_COMMAND = (
+    f"i=0; while [ $i -lt {ROUTE_WAIT_SECONDS} ]; do "
+    "awk 'NR > 1 && $2 == \"00000000\" {found = 1} END {exit !found}' /proc/net/route "
+    "&& exit 0; sleep 1; i=$((i + 1)); done; exit 1"
+)
+T = TypeVar("T")
+
+
+async def build_in_vm(
+    *,
+    setup: Callable[[GuestShell], Awaitable[Any]],
+    settings: OverlaySettings,
+    base: BaseImage,
+    accelerator: Accelerator,
+    qemu: QemuTools,
+    workdir: Path,
+    project_root: Path,
+    progress: Progress,
+) -> tuple[dict[str, float], set[Path]]:
+    """Boot BASE, run SETUP and write the save to WORKDIR/images.
+
+    Returns the seconds per phase and the project files the setup copied in.
+    """
+    from quicksand_core import Sandbox
+    from quicksand_core._types import NetworkMode
+
+    timings: dict[str, float] = {}
+    boot_timeout = settings.boot_timeout or accelerator.boot_timeout
+    sandbox = Sandbox(
+        image=base.image,
+        accel=accelerator.name,
+        extra_qemu_args=list(accelerator.extra_qemu_args),
+        boot_timeout=boot_timeout,
+        network_mode=NetworkMode.FULL if settings.network == "full" else NetworkMode.NONE,
+        **settings.sandbox_kwargs(),
+    )
+    progress(
+        "waiting",
+        f"{BOOTING_PREFIX}{base.image} ({base.package} {base.version}) with "
+        f"{accelerator.name} ({accelerator.reason}), boot timeout {boot_timeout:g} s",
+    )
+    started = time.monotonic()
+    async with _running(sandbox, boot_timeout, accelerator):
+        timings["boot"] = _since(started)
+        if settings.network == "full":
+            started = time.monotonic()
+            await _wait_for_default_route(sandbox, progress)
+            timings["network"] = _since(started)
+        shell = GuestShell(
+            sandbox, default_timeout=settings.setup_timeout, progress=progress, root=project_root
+        )
+        started = time.monotonic()
+        await setup(shell)
+        timings["setup"] = _since(started)
+        progress("waiting", "quicksand-overlay: saving the overlay disk")
+        started = time.monotonic()
+        await sandbox.execute(f"rm -f {PID_FILE}", timeout=30)
+        await _save(sandbox, workdir / "raw")
+        timings["save"] = _since(started)
+    started = time.monotonic()
+    _compress(qemu, base, workdir / "raw", workdir / "images")
+    timings["compress"] = _since(started)
+    return timings, shell.files_read
+
+
+def run_interruptible(main: Callable[[], Awaitable[T]]) -> T:
+    """Run MAIN in a new event loop and turn SIGTERM into BuildInterruptedError.
+
+    SIGTERM cancels the build task, so ``async with`` blocks shut the VM down
+    before the error is raised. Ctrl-C does the same through asyncio.run.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_with_sigterm(main))
+    # A caller inside an event loop (an async test, for one) cannot block it, so
+    # the build gets its own loop in a worker thread, where no signal handler can be set.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _with_sigterm(main)).result()
+
+
+async def _with_sigterm(main: Callable[[], Awaitable[T]]) -> T:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[int] = []
+
+    def on_sigterm() -> None:
+        received.append(signal.SIGTERM)
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):
+        installed = False
+    try:
+        return await main()
+    except asyncio.CancelledError:
+        if received:
+            raise BuildInterruptedError(
+                "overlay build stopped by SIGTERM; the previous overlay was left unchanged"
+            ) from None
+        raise
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+@contextlib.asynccontextmanager
+async def _running(sandbox: Any, boot_timeout: float, accelerator: Accelerator) -> AsyncIterator[Any]:
+    try:
+        await sandbox.start()
+    except BaseException as error:
+        # NOTE: quicksand-core 0.14 stops QEMU itself only when the agent connection
+        # fails with an Exception; a cancellation or a failed QMP connection would
+        # leave QEMU running, so this calls its cleanup, which is safe to repeat.
+        await sandbox._cleanup()
+        if isinstance(error, Exception):
+            raise _boot_error(error, boot_timeout, accelerator) from error
+        raise
+    try:
+        yield sandbox
+    finally:
+        await sandbox.stop()
+
+
+def _boot_error(error: Exception, boot_timeout: float, accelerator: Accelerator) -> Exception:
+    text = str(error)
+    tail = _console_tail(text)
+    if isinstance(error.__cause__, TimeoutError) or "Could not connect to agent" in text:
+        message = (
+            f"the VM did not boot within {boot_timeout:g} s with {accelerator.name} "
+            f"({accelerator.reason}); raise boot-timeout in pyproject.toml or set "
+            "QUICKSAND_OVERLAY_ACCEL=tcg if the accelerator cannot run guests"
+        )
+        if tail:
+            message += f"\n--- last lines of the console ---\n{tail}"
+        return BootTimeoutError(message, tail)
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return BootFailedError(f"the VM failed to start: {first}")
+
+
+def _console_tail(text: str) -> str:
+    _, marker, console = text.partition("Console output")
+    if not marker:
+        return ""
+    lines = [line for line in console.splitlines()[1:] if line.strip()]
+    return "\n".join(lines[-CONSOLE_TAIL_LINES:])
+
+
+async def _wait_for_default_route(sandbox: Any, progress: Progress) -> None:
+    result = await sandbox.execute(
+        ROUTE_COMMAND, timeout=ROUTE_WAIT_SECONDS + 10, on_stdout=_ignore, on_stderr=_ignore
+    )
+    if result.exit_code != 0:
+        progress(
+            "warning",
+            f"quicksand-overlay: the guest has no default route after {ROUTE_WAIT_SECONDS} s; "
+            "setup commands that need the network may fail",
+        )
+
+
+async def _save(sandbox: Any, target: Path) -> None:
+    try:
+        await sandbox.save(target.name, workspace=target.parent, compress=False)
+    except (OSError, RuntimeError) as error:
+        raise SaveFailedError(f"saving the overlay disk failed: {error}") from error
+
+
+def _compress(qemu: QemuTools, base: BaseImage, raw: Path, target: Path) -> None:
+    overlays = sorted((raw / "overlays").glob("*.qcow2"))
+    if len(overlays) != 1:
+        raise SaveFailedError(f"expected one overlay file in {raw / 'overlays'}, found {len(overlays)}")
+    (target / "overlays").mkdir(parents=True)
+    compress_overlay(qemu.img, overlays[0], target / "overlays" / overlays[0].name, base.disk)
+    shutil.copy2(raw / "manifest.json", target / "manifest.json")
+    shutil.rmtree(raw)
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 2)
+
+
+def _ignore(_line: str) -> None:
+    """Discards a streamed line (passing a callback makes the guest enforce the timeout)."""
