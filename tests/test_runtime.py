@@ -216,7 +216,7 @@ def test_settings_recorded_by_default(package, images, monkeypatch):
     write_images(images, make_record())
     monkeypatch.setenv("QUICKSAND_OVERLAY_ACCEL", "tcg")
     sandbox = package.RuntimeBoxSandbox()
-    assert sandbox.config.image == NAME
+    assert sandbox.config.image == str(images)
     assert sandbox.config.memory == "1G"
     assert sandbox.config.cpus == 2
     assert sandbox.config.disk_size is None

@@ -26,4 +26,7 @@ class {{ cookiecutter.__class_name }}(Sandbox):
 
     def __init__(self, **config):
         record = image.check()
-        super().__init__(image=IMAGE_NAME, **boot_config(record, config))
+        # The folder, not IMAGE_NAME, so that the boot needs no installed entry
+        # point and a save of the same name in .quicksand/sandboxes cannot shadow it.
+        images_dir = str(image.images_dir)
+        super().__init__(image=images_dir, **boot_config(record, config))
