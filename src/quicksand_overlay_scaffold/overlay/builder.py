@@ -42,6 +42,30 @@ class BuildOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class OverlayStatus:
+    """Whether the overlay in images/ matches the current inputs, and why not."""
+
+    current: bool
+    reason: str
+    record: dict[str, Any]
+    previous: dict[str, Any] | None
+    base: BaseImage
+
+
+def overlay_status(project: OverlayProject, *, force: bool = False) -> OverlayStatus:
+    """Compare the stored fingerprint with the current inputs, booting nothing."""
+    images_dir = project.images_dir
+    _recover_interrupted_swap(images_dir)
+    base = find_base_image(project.base_image)
+    previous = read_record(images_dir)
+    record = _current_record(project, base, previous, set())
+    forced = force or os.environ.get(REBUILD_ENV, "") not in ("", "0")
+    current = not forced and _is_current(images_dir, previous, record)
+    reason = "" if current else _reason(previous, record, forced)
+    return OverlayStatus(current, reason, record, previous, base)
+
+
 def ensure_overlay(
     project: OverlayProject, *, force: bool = False, progress: Progress | None = None
 ) -> BuildOutcome:
@@ -51,21 +75,17 @@ def ensure_overlay(
     QUICKSAND_OVERLAY_REBUILD=1, rebuilds regardless.
     """
     report = progress or print_progress
-    images_dir = project.images_dir
-    _recover_interrupted_swap(images_dir)
-    base = find_base_image(project.base_image)
-    previous = read_record(images_dir)
-    record = _current_record(project, base, previous, set())
-    forced = force or os.environ.get(REBUILD_ENV, "") not in ("", "0")
-    if not forced and _is_current(images_dir, previous, record):
+    status = overlay_status(project, force=force)
+    if status.current:
         report(
             "success",
-            f"{UP_TO_DATE_PREFIX} (fingerprint {record['fingerprint'][:12]}, "
-            f"{base.package} {base.version}); no VM booted",
+            f"{UP_TO_DATE_PREFIX} (fingerprint {status.record['fingerprint'][:12]}, "
+            f"{status.base.package} {status.base.version}); no VM booted",
         )
-        return BuildOutcome(rebuilt=False, images_dir=images_dir, record=previous or record)
-    report("info", f"quicksand-overlay: building the overlay: {_reason(previous, record, forced)}")
-    return _build(project, base, report)
+        record = status.previous or status.record
+        return BuildOutcome(rebuilt=False, images_dir=project.images_dir, record=record)
+    report("info", f"quicksand-overlay: building the overlay: {status.reason}")
+    return _build(project, status.base, report)
 
 
 def _current_record(

@@ -103,9 +103,13 @@ def make_record(
     network: str,
     files: Mapping[str, str],
     *,
+    arch: str | None = None,
     cache: Path | None = None,
 ) -> dict[str, Any]:
-    """Build the overlay-build.json document, fingerprint included."""
+    """Build the overlay-build.json document, fingerprint included.
+
+    ARCH defaults to this host's architecture and CACHE to cache_dir().
+    """
     record: dict[str, Any] = {
         "format": RECORD_FORMAT,
         "base": {
@@ -116,7 +120,7 @@ def make_record(
             "sha256": disk_sha256(base.disk, cache),
             "size": base.disk.stat().st_size,
         },
-        "arch": host_arch(),
+        "arch": arch or host_arch(),
         "settings": dict(settings),
         "network": network,
         "files": dict(sorted(files.items())),

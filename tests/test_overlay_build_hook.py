@@ -1,0 +1,164 @@
+"""Tests of the hatch build hook, constructed directly as hatchling's own tests do."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from hatchling.builders.hooks.custom import CustomBuildHook
+
+from quicksand_overlay_scaffold.build_hook import OverlayBuildHook, wheel_tag
+from quicksand_overlay_scaffold.cli import main as scaffold
+from quicksand_overlay_scaffold.overlay.builder import overlay_status
+from quicksand_overlay_scaffold.overlay.errors import InvalidProjectError, InvalidSettingError
+from quicksand_overlay_scaffold.overlay.fingerprint import write_record
+from quicksand_overlay_scaffold.overlay.project import load_project
+
+NAME = "hook-box"
+MODULE = "hook_box"
+
+
+@pytest.fixture
+def project_root(tmp_path: Path) -> Path:
+    assert scaffold([NAME, "--base", "alpine", "--output-dir", str(tmp_path)]) == 0
+    return tmp_path / NAME
+
+
+@pytest.fixture
+def no_boot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any attempt to boot a VM fail at once instead of taking minutes."""
+    monkeypatch.setenv("QUICKSAND_OVERLAY_ACCEL", "no-boot-in-unit-tests")
+    monkeypatch.delenv("QUICKSAND_OVERLAY_REBUILD", raising=False)
+
+
+def hook_table(root: Path) -> dict:
+    data = tomllib.loads((root / "pyproject.toml").read_text())
+    return data["tool"]["hatch"]["build"]["targets"]["wheel"]["hooks"]["custom"]
+
+
+def make_hook(root: Path, target_name: str) -> OverlayBuildHook:
+    """Load hatch_build.py through hatchling's own custom-hook loader."""
+    hook = CustomBuildHook(str(root), hook_table(root), None, None, str(root / "dist"), target_name)
+    assert isinstance(hook, OverlayBuildHook)
+    return hook
+
+
+def fake_built_overlay(root: Path) -> Path:
+    """Write images/ as a build would, with a record matching the current inputs."""
+    project = load_project(root)
+    images = project.images_dir
+    (images / "overlays").mkdir(parents=True)
+    (images / "manifest.json").write_text(json.dumps({"version": 6}))
+    (images / "overlays" / "0.qcow2").write_bytes(b"QFI\xfb")
+    write_record(images, overlay_status(project, force=False).record)
+    return images
+
+
+def test_script_defines_one_hook(project_root: Path) -> None:
+    hook = make_hook(project_root, "wheel")
+    assert hook.PLUGIN_NAME == "custom"
+    assert callable(type(hook).setup)
+    assert type(hook).setup.__name__ == "_setup"
+
+
+@pytest.mark.parametrize(
+    ("target", "version"),
+    [("sdist", "standard"), ("wheel", "editable")],
+    ids=["sdist", "editable"],
+)
+def test_skips_without_vm(project_root: Path, no_boot: None, target: str, version: str) -> None:
+    hook = make_hook(project_root, target)
+    build_data: dict = {}
+    hook.initialize(version, build_data)
+    assert build_data == {}
+    assert not (project_root / "src" / MODULE / "images").exists()
+
+
+def test_wheel_tagged_when_current(project_root: Path, no_boot: None) -> None:
+    """An up-to-date overlay gets a platform tag without booting a VM."""
+    fake_built_overlay(project_root)
+    build_data: dict = {}
+    make_hook(project_root, "wheel").initialize("standard", build_data)
+    assert build_data["pure_python"] is False
+    assert build_data["tag"] == wheel_tag()
+
+
+def test_wheel_builds_when_stale(project_root: Path, no_boot: None) -> None:
+    """A changed _setup reaches the build path (stopped here by the accelerator check)."""
+    images = fake_built_overlay(project_root)
+    hook_file = project_root / "hatch_build.py"
+    hook_file.write_text(hook_file.read_text().replace("adduser -D", "adduser -D -H"))
+    with pytest.raises(InvalidSettingError, match="QUICKSAND_OVERLAY_ACCEL"):
+        make_hook(project_root, "wheel").initialize("standard", {})
+    assert (images / "overlays" / "0.qcow2").read_bytes() == b"QFI\xfb"
+
+
+@pytest.mark.parametrize(
+    ("platform_tags", "expected"),
+    [
+        (
+            ["manylinux_2_36_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "linux_x86_64"],
+            "py3-none-manylinux_2_17_x86_64",
+        ),
+        (["manylinux_2_28_aarch64", "manylinux_2_17_aarch64"], "py3-none-manylinux_2_17_aarch64"),
+        (["musllinux_1_2_x86_64", "linux_x86_64"], "py3-none-musllinux_1_2_x86_64"),
+        (["macosx_14_0_arm64", "macosx_11_0_arm64"], "py3-none-macosx_14_0_arm64"),
+        (["win_amd64"], "py3-none-win_amd64"),
+    ],
+    ids=["glibc-x86_64", "glibc-aarch64", "musl", "macos", "windows"],
+)
+def test_wheel_tag(platform_tags: list[str], expected: str) -> None:
+    assert wheel_tag(platform_tags) == expected
+
+
+def test_status_reports_change(project_root: Path, no_boot: None) -> None:
+    fake_built_overlay(project_root)
+    project = load_project(project_root)
+    assert overlay_status(project).current is True
+    hook_file = project_root / "hatch_build.py"
+    hook_file.write_text(hook_file.read_text() + "\n# changed\n")
+    status = overlay_status(load_project(project_root))
+    assert status.current is False
+    assert status.reason == "changed: file hatch_build.py"
+
+
+def test_status_forced_by_env(project_root: Path, no_boot: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_built_overlay(project_root)
+    monkeypatch.setenv("QUICKSAND_OVERLAY_REBUILD", "1")
+    status = overlay_status(load_project(project_root))
+    assert status.current is False
+    assert status.reason.startswith("rebuild forced")
+
+
+def test_status_missing_overlay(project_root: Path, no_boot: None) -> None:
+    images = fake_built_overlay(project_root)
+    (images / "overlays" / "0.qcow2").unlink()
+    status = overlay_status(load_project(project_root))
+    assert status.current is False
+    assert status.reason == "overlay files missing"
+
+
+def test_project_names(project_root: Path) -> None:
+    project = load_project(project_root)
+    assert project.name == NAME
+    assert project.module == MODULE
+    assert project.images_dir == project_root / "src" / MODULE / "images"
+    assert project.base_image == "alpine"
+    assert project.settings.memory == "1G"
+
+
+def test_misspelt_setting_fails_build(project_root: Path) -> None:
+    pyproject = project_root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("\ncpus = 2\n", "\ncpu = 2\n"))
+    with pytest.raises(InvalidSettingError, match=r"unknown setting 'cpu'.*did you mean 'cpus'"):
+        make_hook(project_root, "wheel").initialize("standard", {})
+
+
+def test_missing_setup_rejected(project_root: Path) -> None:
+    hook_file = project_root / "hatch_build.py"
+    text = hook_file.read_text().replace("async def _setup(", "async def setup_steps(")
+    hook_file.write_text(text.replace("staticmethod(_setup)", "staticmethod(setup_steps)"))
+    with pytest.raises(InvalidProjectError, match=r"must define 'async def _setup\(shell\)'"):
+        load_project(project_root)
