@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import testinfra.host
-from quicksand_core import NetworkMode, is_runtime_available
+from quicksand_core import NetworkMode
 
 from quicksand_overlay_scaffold.errors import RevertFailedError, VMBootError
 from quicksand_overlay_scaffold.overlay.accelerator import choose_accelerator
@@ -21,6 +21,7 @@ from quicksand_overlay_scaffold.overlay.errors import (
     SetupCommandError,
 )
 from quicksand_overlay_scaffold.overlay.project import OverlayProject, load_project
+from quicksand_overlay_scaffold.overlay.qemu import find_qemu
 from quicksand_overlay_scaffold.pytest_plugin._backend import QuicksandBackend
 from quicksand_overlay_scaffold.pytest_plugin._loop import LoopThread
 from quicksand_overlay_scaffold.pytest_plugin._sandbox import GuestSandbox
@@ -31,10 +32,6 @@ FRESH_VM_MARKER = "fresh_vm"
 NETWORK_OPTION = "quicksand_network_mode"
 TIMEOUT_OPTION = "quicksand_command_timeout"
 RERUN_HINT = "uv run pytest"
-QEMU_HINT = (
-    "QEMU not found: install qemu-system-x86_64 and qemu-img "
-    "(Debian: apt-get install qemu-system-x86 qemu-utils), then run " + RERUN_HINT
-)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -125,8 +122,11 @@ def build_overlay(project_root: Path, report: Callable[[str], None]) -> Any:
         project = load_project(project_root)
     except OverlayBuildError as error:
         pytest.fail(f"cannot read the overlay project: {error}", pytrace=False)
-    if not is_runtime_available():
-        skip_or_fail(QEMU_HINT)
+    try:
+        # Checked here too because an up-to-date overlay skips the build's check.
+        find_qemu()
+    except QemuNotFoundError as error:
+        skip_or_fail(f"{error}; then run {RERUN_HINT}")
 
     def progress(level: str, message: str) -> None:
         del level

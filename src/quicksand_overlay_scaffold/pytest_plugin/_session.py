@@ -6,13 +6,11 @@ import logging
 from collections.abc import Callable
 
 from quicksand_overlay_scaffold.errors import RevertFailedError, VMBootError
+from quicksand_overlay_scaffold.overlay.vm import BOOTING_PREFIX
 from quicksand_overlay_scaffold.pytest_plugin._loop import LoopThread
 from quicksand_overlay_scaffold.pytest_plugin._vm import BootSpec, GuestVM
 
 logger = logging.getLogger(__name__)
-
-# Every boot prints a line with this prefix; benchmarks and tests count them.
-BOOT_PREFIX = "quicksand-overlay: booting "
 
 
 class OverlaySession:
@@ -68,7 +66,7 @@ class OverlaySession:
         if self._boot_failure is not None:
             raise VMBootError(self._boot_failure)
         accel = self.spec.sandbox_kwargs.get("accel", "auto")
-        self.report(f"{BOOT_PREFIX}{self.spec.label} {purpose} (accelerator {accel})")
+        self.report(f"{BOOTING_PREFIX}{self.spec.label} {purpose} (accelerator {accel})")
         vm = GuestVM(self.loop, self.spec)
         try:
             seconds = vm.boot()
