@@ -42,6 +42,9 @@ EXPECTED_FILES = [
     "src/my_box/__init__.py",
     "src/my_box/__main__.py",
     "src/my_box/_overlay.py",
+    "tests/conftest.py",
+    "tests/test_overlay.py",
+    "tests/test_wheel.py",
 ]
 
 # Free text that breaks naive quoting in TOML, Python, Markdown or Jinja.
