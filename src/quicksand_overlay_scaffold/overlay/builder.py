@@ -104,10 +104,14 @@ def _current_record(
     if previous is not None:
         paths.update(root / name for name in previous.get("files", {}))
     settings = project.settings
-    return make_record(base, settings.sandbox_kwargs(), settings.network, hash_files(root, paths))
+    return make_record(
+        base, settings.sandbox_kwargs(), settings.network, hash_files(root, paths)
+    )
 
 
-def _is_current(images_dir: Path, previous: dict[str, Any] | None, record: dict[str, Any]) -> bool:
+def _is_current(
+    images_dir: Path, previous: dict[str, Any] | None, record: dict[str, Any]
+) -> bool:
     if previous is None or previous.get("fingerprint") != record["fingerprint"]:
         return False
     return (images_dir / "manifest.json").is_file() and any(
@@ -115,14 +119,22 @@ def _is_current(images_dir: Path, previous: dict[str, Any] | None, record: dict[
     )
 
 
-def _reason(previous: dict[str, Any] | None, record: dict[str, Any], forced: bool) -> str:
+def _reason(
+    previous: dict[str, Any] | None, record: dict[str, Any], forced: bool
+) -> str:
     if forced:
         return f"rebuild forced (force=True or {REBUILD_ENV}=1)"
     if previous is None:
         return "no overlay built yet"
-    changed = [key for key in ("base", "arch", "settings", "network") if previous.get(key) != record[key]]
+    changed = [
+        key
+        for key in ("base", "arch", "settings", "network")
+        if previous.get(key) != record[key]
+    ]
     old_files, new_files = previous.get("files", {}), record["files"]
-    changed += [f"file {name}" for name in new_files if old_files.get(name) != new_files[name]]
+    changed += [
+        f"file {name}" for name in new_files if old_files.get(name) != new_files[name]
+    ]
     return "changed: " + ", ".join(changed) if changed else "overlay files missing"
 
 
@@ -153,8 +165,13 @@ def _build(project: OverlayProject, base: BaseImage, report: Progress) -> BuildO
         _swap_in(workdir / "images", images_dir, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report("success", f"quicksand-overlay: overlay saved to {images_dir} ({_describe(timings)})")
-    return BuildOutcome(rebuilt=True, images_dir=images_dir, record=record, timings=timings)
+    report(
+        "success",
+        f"quicksand-overlay: overlay saved to {images_dir} ({_describe(timings)})",
+    )
+    return BuildOutcome(
+        rebuilt=True, images_dir=images_dir, record=record, timings=timings
+    )
 
 
 def _swap_in(new_images: Path, images_dir: Path, workdir: Path) -> None:

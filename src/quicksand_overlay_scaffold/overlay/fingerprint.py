@@ -131,7 +131,11 @@ def make_record(
 
 def fingerprint_of(record: Mapping[str, Any]) -> str:
     """Return the sha256 of every input in RECORD, ignoring the stored fingerprint."""
-    inputs = {key: value for key, value in record.items() if key not in {"fingerprint", "timings"}}
+    inputs = {
+        key: value
+        for key, value in record.items()
+        if key not in {"fingerprint", "timings"}
+    }
     canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -87,7 +87,9 @@ class GuestShell:
         """Run COMMAND under /bin/sh in the guest and return its output."""
         return await self._run(command, timeout=timeout, user=user)
 
-    async def put(self, local_path: str | Path, guest_path: str, *, mode: str = "644") -> None:
+    async def put(
+        self, local_path: str | Path, guest_path: str, *, mode: str = "644"
+    ) -> None:
         """Copy a file of the project into the guest at GUEST_PATH.
 
         The file is recorded as a build input, so a change to it rebuilds the overlay.
@@ -99,7 +101,12 @@ class GuestShell:
         self.files_read.add(source.resolve())
         target = shlex.quote(guest_path)
         command = f"cat > {target} && chmod {shlex.quote(mode)} {target}"
-        await self._run(command, timeout=self._default_timeout, stdin=data, shown=f"put {source.name} -> {guest_path}")
+        await self._run(
+            command,
+            timeout=self._default_timeout,
+            stdin=data,
+            shown=f"put {source.name} -> {guest_path}",
+        )
 
     async def _run(
         self,
@@ -115,7 +122,9 @@ class GuestShell:
         self._progress("info", f"$ {label}")
         stdout = _Tail(lambda line: self._line("info", line))
         stderr = _Tail(lambda line: self._line("warning", line))
-        wrapped = f"echo $$ 2>/dev/null > {PID_FILE}; exec /bin/sh -c {shlex.quote(command)}"
+        wrapped = (
+            f"echo $$ 2>/dev/null > {PID_FILE}; exec /bin/sh -c {shlex.quote(command)}"
+        )
         started = time.monotonic()
         result = await self._sandbox.execute(
             wrapped,
@@ -137,14 +146,24 @@ class GuestShell:
         self._progress(level, f"  {line}")
 
     async def _raise_failure(
-        self, label: str, status: int, stdout: _Tail, stderr: _Tail, elapsed: float, limit: float
+        self,
+        label: str,
+        status: int,
+        stdout: _Tail,
+        stderr: _Tail,
+        elapsed: float,
+        limit: float,
     ) -> None:
         out, err = stdout.text(), stderr.text()
         timed_out = status == -1 and (elapsed >= limit or "timed out" in err)
         if timed_out:
             await self._kill_runaway()
             raise SetupTimeoutError(
-                label, status, out, err, reason=f"timed out after {limit:g} s and was killed"
+                label,
+                status,
+                out,
+                err,
+                reason=f"timed out after {limit:g} s and was killed",
             )
         if DISK_FULL_MARKER in out or DISK_FULL_MARKER in err:
             raise DiskFullError(
@@ -158,9 +177,13 @@ class GuestShell:
         raise SetupCommandError(label, status, out, err)
 
     async def _kill_runaway(self) -> None:
-        result = await self._sandbox.execute(KILL_COMMAND, timeout=KILL_TIMEOUT, on_stdout=_ignore)
+        result = await self._sandbox.execute(
+            KILL_COMMAND, timeout=KILL_TIMEOUT, on_stdout=_ignore
+        )
         if result.exit_code not in (0, 1):
-            logger.warning("could not kill the timed-out command: %s", result.stderr.strip())
+            logger.warning(
+                "could not kill the timed-out command: %s", result.stderr.strip()
+            )
 
 
 def _ignore(_line: str) -> None:

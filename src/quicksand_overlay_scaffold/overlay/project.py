@@ -41,14 +41,18 @@ class OverlayProject:
         return self.settings.base
 
 
-def load_project(root: Path, *, setup: Callable[..., Any] | None = None) -> OverlayProject:
+def load_project(
+    root: Path, *, setup: Callable[..., Any] | None = None
+) -> OverlayProject:
     """Read ROOT/pyproject.toml and the build script; SETUP skips loading the script."""
     root = Path(root).resolve()
     pyproject = _read_pyproject(root)
     name = pyproject.get("project", {}).get("name")
     if not isinstance(name, str) or not name:
         raise InvalidProjectError(f"{root / 'pyproject.toml'} has no [project] name")
-    wheel = pyproject.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {})
+    wheel = (
+        pyproject.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {})
+    )
     wheel = wheel.get("wheel", {})
     table = wheel.get("hooks", {}).get("custom")
     if table is None:
@@ -70,14 +74,18 @@ def load_setup(hook_path: Path) -> Callable[..., Any]:
     """Import the build script and return its ``async def _setup(shell)``."""
     if not hook_path.is_file():
         raise InvalidProjectError(f"build script {hook_path} not found")
-    spec = importlib.util.spec_from_file_location(f"_overlay_hook_{hook_path.stem}", hook_path)
+    spec = importlib.util.spec_from_file_location(
+        f"_overlay_hook_{hook_path.stem}", hook_path
+    )
     if spec is None or spec.loader is None:
         raise InvalidProjectError(f"cannot import build script {hook_path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     setup = getattr(module, SETUP_NAME, None)
     if not inspect.iscoroutinefunction(setup):
-        raise InvalidProjectError(f"{hook_path} must define 'async def {SETUP_NAME}(shell)'")
+        raise InvalidProjectError(
+            f"{hook_path} must define 'async def {SETUP_NAME}(shell)'"
+        )
     return setup
 
 

@@ -53,10 +53,14 @@ def _check_starts(program: Path, bundled: bool) -> None:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise QemuNotFoundError(f"QEMU program {program} does not run: {error}") from error
+        raise QemuNotFoundError(
+            f"QEMU program {program} does not run: {error}"
+        ) from error
     if result.returncode == 0:
         return
-    detail = _first_line(result.stderr or result.stdout or f"exit status {result.returncode}")
+    detail = _first_line(
+        result.stderr or result.stdout or f"exit status {result.returncode}"
+    )
     if bundled or "GLIBC" in result.stderr:
         raise QemuNotFoundError(
             f"QEMU program {program} does not start ({detail}); the QEMU bundled in "

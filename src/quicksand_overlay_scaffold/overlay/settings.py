@@ -137,7 +137,9 @@ def _positive_int(values: Mapping[str, Any], key: str) -> int:
     return value
 
 
-def _seconds(values: Mapping[str, Any], key: str, default: float | None) -> float | None:
+def _seconds(
+    values: Mapping[str, Any], key: str, default: float | None
+) -> float | None:
     value = values.get(key, default)
     if value is None:
         return None
@@ -146,7 +148,9 @@ def _seconds(values: Mapping[str, Any], key: str, default: float | None) -> floa
     return float(value)
 
 
-def _choice(values: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
+def _choice(
+    values: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str
+) -> str:
     value = values.get(key, default)
     if value not in choices:
         _invalid(key, value, "one of " + ", ".join(repr(c) for c in choices))
@@ -156,5 +160,9 @@ def _choice(values: Mapping[str, Any], key: str, choices: tuple[str, ...], defau
 def _inputs(values: Mapping[str, Any]) -> tuple[str, ...]:
     value = values.get("inputs", [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        _invalid("inputs", value, "a list of file paths or glob patterns relative to the project")
+        _invalid(
+            "inputs",
+            value,
+            "a list of file paths or glob patterns relative to the project",
+        )
     return tuple(value)

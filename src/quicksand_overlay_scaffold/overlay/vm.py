@@ -65,7 +65,9 @@ async def build_in_vm(
         accel=accelerator.name,
         extra_qemu_args=list(accelerator.extra_qemu_args),
         boot_timeout=boot_timeout,
-        network_mode=NetworkMode.FULL if settings.network == "full" else NetworkMode.NONE,
+        network_mode=NetworkMode.FULL
+        if settings.network == "full"
+        else NetworkMode.NONE,
         **settings.sandbox_kwargs(),
     )
     progress(
@@ -81,7 +83,10 @@ async def build_in_vm(
             await _wait_for_default_route(sandbox, progress)
             timings["network"] = _since(started)
         shell = GuestShell(
-            sandbox, default_timeout=settings.setup_timeout, progress=progress, root=project_root
+            sandbox,
+            default_timeout=settings.setup_timeout,
+            progress=progress,
+            root=project_root,
         )
         started = time.monotonic()
         await setup(shell)
@@ -107,8 +112,9 @@ def run_interruptible(main: Callable[[], Awaitable[T]]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(_with_sigterm(main))
-    # A caller inside an event loop (an async test, for one) cannot block it, so
-    # the build gets its own loop in a worker thread, where no signal handler can be set.
+    # asyncio.run cannot start inside a running event loop (an async test, for
+    # one). The build then runs its own loop in a worker thread and blocks the
+    # caller's loop until it ends. No SIGTERM handler can be set in that thread.
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, _with_sigterm(main)).result()
 
@@ -142,13 +148,16 @@ async def _with_sigterm(main: Callable[[], Awaitable[T]]) -> T:
 
 
 @contextlib.asynccontextmanager
-async def _running(sandbox: Any, boot_timeout: float, accelerator: Accelerator) -> AsyncIterator[Any]:
+async def _running(
+    sandbox: Any, boot_timeout: float, accelerator: Accelerator
+) -> AsyncIterator[Any]:
     try:
         await sandbox.start()
     except BaseException as error:
-        # NOTE: quicksand-core 0.14 stops QEMU itself only when the agent connection
-        # fails with an Exception; a cancellation or a failed QMP connection would
-        # leave QEMU running, so this calls its cleanup, which is safe to repeat.
+        # NOTE: quicksand-core 0.14 stops QEMU itself only when the agent
+        # connection fails with an Exception. A cancellation or a failed QMP
+        # connection would leave QEMU running, so this calls its private cleanup,
+        # which is safe to repeat.
         await sandbox._cleanup()
         if isinstance(error, Exception):
             raise _boot_error(error, boot_timeout, accelerator) from error
@@ -159,10 +168,15 @@ async def _running(sandbox: Any, boot_timeout: float, accelerator: Accelerator) 
         await sandbox.stop()
 
 
-def _boot_error(error: Exception, boot_timeout: float, accelerator: Accelerator) -> Exception:
+def _boot_error(
+    error: Exception, boot_timeout: float, accelerator: Accelerator
+) -> Exception:
     text = str(error)
     tail = _console_tail(text)
-    if isinstance(error.__cause__, TimeoutError) or "Could not connect to agent" in text:
+    if (
+        isinstance(error.__cause__, TimeoutError)
+        or "Could not connect to agent" in text
+    ):
         message = (
             f"the VM did not boot within {boot_timeout:g} s with {accelerator.name} "
             f"({accelerator.reason}); raise boot-timeout in pyproject.toml or set "
@@ -185,7 +199,10 @@ def _console_tail(text: str) -> str:
 
 async def _wait_for_default_route(sandbox: Any, progress: Progress) -> None:
     result = await sandbox.execute(
-        ROUTE_COMMAND, timeout=ROUTE_WAIT_SECONDS + 10, on_stdout=_ignore, on_stderr=_ignore
+        ROUTE_COMMAND,
+        timeout=ROUTE_WAIT_SECONDS + 10,
+        on_stdout=_ignore,
+        on_stderr=_ignore,
     )
     if result.exit_code != 0:
         progress(
@@ -205,9 +222,13 @@ async def _save(sandbox: Any, target: Path) -> None:
 def _compress(qemu: QemuTools, base: BaseImage, raw: Path, target: Path) -> None:
     overlays = sorted((raw / "overlays").glob("*.qcow2"))
     if len(overlays) != 1:
-        raise SaveFailedError(f"expected one overlay file in {raw / 'overlays'}, found {len(overlays)}")
+        raise SaveFailedError(
+            f"expected one overlay file in {raw / 'overlays'}, found {len(overlays)}"
+        )
     (target / "overlays").mkdir(parents=True)
-    compress_overlay(qemu.img, overlays[0], target / "overlays" / overlays[0].name, base.disk)
+    compress_overlay(
+        qemu.img, overlays[0], target / "overlays" / overlays[0].name, base.disk
+    )
     shutil.copy2(raw / "manifest.json", target / "manifest.json")
     shutil.rmtree(raw)
 
