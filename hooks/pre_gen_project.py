@@ -1,5 +1,9 @@
 """Reject unusable names before cookiecutter writes the project's files.
 
+cookiecutter has already created the empty project folder when this hook
+runs. When the hook exits with a non-zero status, cookiecutter removes that
+folder if it created it.
+
 cookiecutter renders this file with Jinja before running it. The context
 arrives as a JSON text inside a Python string literal, so free text such as
 quotes, backslashes or template syntax stays data.

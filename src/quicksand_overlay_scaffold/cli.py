@@ -83,6 +83,11 @@ def validate_inputs(args: argparse.Namespace) -> dict[str, str]:
 
 def check_target(target: Path) -> None:
     """Raise TargetExistsError unless TARGET is missing or an empty folder."""
+    parent = next(folder for folder in target.parents if folder.exists())
+    if not parent.is_dir():
+        raise TargetExistsError(
+            f"{parent} exists and is not a folder; choose another --output-dir"
+        )
     if target.exists() and not target.is_dir():
         raise TargetExistsError(
             f"{target} exists and is not a folder; choose another name or --output-dir"
@@ -171,6 +176,10 @@ def generate(args: argparse.Namespace, derived: dict[str, str]) -> Path:
         raise
     except CookiecutterException as error:
         raise GenerationFailedError(f"cookiecutter failed: {error}") from error
+    except OSError as error:
+        raise GenerationFailedError(
+            f"could not write {target}: {error}; choose another --output-dir"
+        ) from error
 
 
 def empty_folder(folder: Path) -> None:
