@@ -148,6 +148,12 @@ def run_cookiecutter(
     except FailedHookException as error:
         reason = hook_failure_reason(hook_output.getvalue(), error)
         raise GenerationFailedError(reason) from error
+    except CookiecutterException as error:
+        raise GenerationFailedError(f"cookiecutter failed: {error}") from error
+    except OSError as error:
+        raise GenerationFailedError(
+            f"could not write {target}: {error}; choose another --output-dir"
+        ) from error
     sys.stderr.write(hook_output.getvalue())
     return Path(project)
 
@@ -174,12 +180,6 @@ def generate(args: argparse.Namespace, derived: dict[str, str]) -> Path:
         if existed:
             empty_folder(target)
         raise
-    except CookiecutterException as error:
-        raise GenerationFailedError(f"cookiecutter failed: {error}") from error
-    except OSError as error:
-        raise GenerationFailedError(
-            f"could not write {target}: {error}; choose another --output-dir"
-        ) from error
 
 
 def empty_folder(folder: Path) -> None:
