@@ -30,7 +30,14 @@ BASE_SERIES = {
 
 # Names the generated package imports into its module namespace. A Sandbox
 # class with one of these names would shadow the import.
-IMPORTED_NAMES = frozenset({"Sandbox", "Path", "ImageResolver"})
+IMPORTED_NAMES = frozenset({"Sandbox", "Path", "OverlayImage"})
+
+# Import names of packages that a generated project imports while it builds or
+# runs its tests. A project module of the same name would shadow them.
+DEPENDENCY_MODULES = frozenset(
+    {"pytest", "testinfra", "hatchling", "packaging", "cookiecutter", "tomlkit"}
+    | {"httpx", "pydantic", "jinja2"}
+)
 
 WINDOWS_DEVICE_NAMES = frozenset(
     {"con", "prn", "aux", "nul"}
@@ -202,6 +209,12 @@ def check_reserved(slug: str, shown: str) -> None:
         raise InvalidNameError(
             f"project name {shown} gives the module name {module!r}, which shadows "
             f"the standard library module; choose another name, such as '{slug}-box'"
+        )
+    if module in DEPENDENCY_MODULES:
+        raise InvalidNameError(
+            f"project name {shown} gives the module name {module!r}, which shadows "
+            f"the {module} package the generated project uses; choose another name, "
+            f"such as 'my-{slug}'"
         )
     if slug == "quicksand" or slug.startswith("quicksand-") or slug in BASE_SERIES:
         raise InvalidNameError(

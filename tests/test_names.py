@@ -240,6 +240,8 @@ BAD_NAMES = [
     pytest.param(
         "sandbox", r"class name 'Sandbox', which shadows", id="shadow-sandbox"
     ),
+    pytest.param("pytest", r"shadows the pytest package", id="dependency-pytest"),
+    pytest.param("testinfra", r"shadows the testinfra", id="dependency-testinfra"),
     pytest.param("my/box", r"looks like a path", id="slash"),
     pytest.param("..", r"looks like a path", id="dot-dot"),
     pytest.param("a\\b", r"looks like a path", id="backslash"),
