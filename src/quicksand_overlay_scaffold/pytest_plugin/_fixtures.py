@@ -65,12 +65,19 @@ def reporter(config: pytest.Config) -> Callable[[str], None]:
             print(line, file=sys.__stderr__, flush=True)
             return
         if capture is None:
-            terminal.write_line(line)
+            _write_line(terminal, line)
             return
         with capture.global_and_fixture_disabled():
-            terminal.write_line(line)
+            _write_line(terminal, line)
 
     return report
+
+
+def _write_line(terminal: Any, line: str) -> None:
+    terminal.write_line(line)
+    # Flushed at once, because a build or boot takes minutes and CI logs and
+    # pipes would otherwise show the line only when the buffer fills.
+    terminal.flush()
 
 
 def find_project_root(start: Path) -> Path:
