@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -11,12 +13,13 @@ from hatchling.builders.hooks.custom import CustomBuildHook
 
 from quicksand_overlay_scaffold.build_hook import OverlayBuildHook, wheel_tag
 from quicksand_overlay_scaffold.cli import main as scaffold
-from quicksand_overlay_scaffold.overlay.builder import overlay_status
+from quicksand_overlay_scaffold.overlay.builder import ensure_overlay, overlay_status
+from quicksand_overlay_scaffold.overlay.cache import project_cache, store_overlay
 from quicksand_overlay_scaffold.overlay.errors import (
     InvalidProjectError,
     InvalidSettingError,
 )
-from quicksand_overlay_scaffold.overlay.fingerprint import write_record
+from quicksand_overlay_scaffold.overlay.fingerprint import read_record, write_record
 from quicksand_overlay_scaffold.overlay.project import load_project
 
 NAME = "hook-box"
@@ -27,6 +30,14 @@ MODULE = "hook_box"
 def project_root(tmp_path: Path) -> Path:
     assert scaffold([NAME, "--base", "alpine", "--output-dir", str(tmp_path)]) == 0
     return tmp_path / NAME
+
+
+@pytest.fixture(autouse=True)
+def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Keep disk hashes and cached overlays of these tests out of the user's cache."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("QUICKSAND_OVERLAY_CACHE", str(cache))
+    return cache
 
 
 @pytest.fixture
@@ -185,3 +196,47 @@ def test_missing_setup_rejected(project_root: Path) -> None:
         InvalidProjectError, match=r"must define 'async def _setup\(shell\)'"
     ):
         load_project(project_root)
+
+
+def test_cached_overlay_restored(project_root: Path, no_boot: None) -> None:
+    """A wheel built from an sdist, with no images/, reuses the cached overlay."""
+    images = fake_built_overlay(project_root)
+    project = load_project(project_root)
+    record = read_record(images)
+    store_overlay(project.name, images, record)
+    shutil.rmtree(images)
+    messages: list[str] = []
+    outcome = ensure_overlay(
+        project, progress=lambda level, text: messages.append(text)
+    )
+    assert outcome.rebuilt is False
+    assert outcome.record == record
+    assert (images / "overlays" / "0.qcow2").read_bytes() == b"QFI\xfb"
+    expected = (
+        f"quicksand-overlay: overlay is up to date (fingerprint "
+        f"{record['fingerprint'][:12]}, copied from the build cache); no VM booted"
+    )
+    assert messages == [expected]
+
+
+def test_stale_cache_not_used(project_root: Path, no_boot: None) -> None:
+    images = fake_built_overlay(project_root)
+    project = load_project(project_root)
+    store_overlay(project.name, images, read_record(images))
+    shutil.rmtree(images)
+    hook_file = project_root / "hatch_build.py"
+    hook_file.write_text(hook_file.read_text() + "\n# changed\n")
+    with pytest.raises(InvalidSettingError, match="QUICKSAND_OVERLAY_ACCEL"):
+        ensure_overlay(load_project(project_root), progress=lambda *_: None)
+    assert not images.exists()
+
+
+def test_cache_keeps_newest(project_root: Path, private_cache: Path) -> None:
+    images = fake_built_overlay(project_root)
+    record = read_record(images)
+    for number in range(5):
+        store_overlay(NAME, images, {**record, "fingerprint": f"{number:064x}"})
+        entry = project_cache(NAME) / f"{number:064x}"
+        os.utime(entry, (1000 + number, 1000 + number))
+    kept = sorted(path.name for path in project_cache(NAME).iterdir())
+    assert kept == [f"{number:064x}" for number in (2, 3, 4)]

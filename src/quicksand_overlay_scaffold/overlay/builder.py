@@ -6,12 +6,14 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from quicksand_overlay_scaffold.overlay.accelerator import choose_accelerator
 from quicksand_overlay_scaffold.overlay.base_image import BaseImage, find_base_image
+from quicksand_overlay_scaffold.overlay.cache import find_cached, store_overlay
 from quicksand_overlay_scaffold.overlay.fingerprint import (
     RECORD_NAME,
     expand_inputs,
@@ -47,6 +49,7 @@ class OverlayStatus:
     """Whether the overlay in images/ matches the current inputs, and why not."""
 
     current: bool
+    forced: bool
     reason: str
     record: dict[str, Any]
     previous: dict[str, Any] | None
@@ -63,7 +66,7 @@ def overlay_status(project: OverlayProject, *, force: bool = False) -> OverlaySt
     forced = force or os.environ.get(REBUILD_ENV, "") not in ("", "0")
     current = not forced and _is_current(images_dir, previous, record)
     reason = "" if current else _reason(previous, record, forced)
-    return OverlayStatus(current, reason, record, previous, base)
+    return OverlayStatus(current, forced, reason, record, previous, base)
 
 
 def ensure_overlay(
@@ -84,14 +87,45 @@ def ensure_overlay(
         )
         record = status.previous or status.record
         return BuildOutcome(rebuilt=False, images_dir=project.images_dir, record=record)
+    if not status.forced:
+        restored = _restore_cached(project, status.base)
+        if restored is not None:
+            report(
+                "success",
+                f"{UP_TO_DATE_PREFIX} (fingerprint {restored['fingerprint'][:12]}, "
+                "copied from the build cache); no VM booted",
+            )
+            return BuildOutcome(
+                rebuilt=False, images_dir=project.images_dir, record=restored
+            )
     report("info", f"quicksand-overlay: building the overlay: {status.reason}")
-    return _build(project, status.base, report)
+    outcome = _build(project, status.base, report)
+    store_overlay(project.name, outcome.images_dir, outcome.record)
+    return outcome
+
+
+def _restore_cached(project: OverlayProject, base: BaseImage) -> dict[str, Any] | None:
+    """Put a cached overlay built from the same inputs into images/, if there is one."""
+
+    def fingerprint_for(cached: Mapping[str, Any]) -> str:
+        return _current_record(project, base, cached, set())["fingerprint"]
+
+    cached = find_cached(project.name, fingerprint_for)
+    if cached is None:
+        return None
+    workdir = _make_workdir(project.images_dir)
+    try:
+        shutil.copytree(cached, workdir / "images")
+        _swap_in(workdir / "images", project.images_dir, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return read_record(project.images_dir)
 
 
 def _current_record(
     project: OverlayProject,
     base: BaseImage,
-    previous: dict[str, Any] | None,
+    previous: Mapping[str, Any] | None,
     copied: set[Path],
 ) -> dict[str, Any]:
     """Return the record of the current inputs.
@@ -143,9 +177,7 @@ def _build(project: OverlayProject, base: BaseImage, report: Progress) -> BuildO
     accelerator = choose_accelerator(settings.accelerator)
     qemu = find_qemu()
     images_dir = project.images_dir
-    images_dir.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f"{STAGING_PREFIX}{os.getpid()}-"
-    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=images_dir.parent))
+    workdir = _make_workdir(images_dir)
     try:
         timings, copied = run_interruptible(
             lambda: build_in_vm(
@@ -172,6 +204,13 @@ def _build(project: OverlayProject, base: BaseImage, report: Progress) -> BuildO
     return BuildOutcome(
         rebuilt=True, images_dir=images_dir, record=record, timings=timings
     )
+
+
+def _make_workdir(images_dir: Path) -> Path:
+    """Create a staging folder beside IMAGES_DIR, so that renames stay on one file system."""
+    images_dir.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f"{STAGING_PREFIX}{os.getpid()}-"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=images_dir.parent))
 
 
 def _swap_in(new_images: Path, images_dir: Path, workdir: Path) -> None:
