@@ -32,11 +32,17 @@ class CommandResult:
     seconds: float
     returncode: int
     output: str
-    qemu_pids: list[int] = field(default_factory=list)
+    qemu_commands: dict[int, str] = field(default_factory=dict)
 
     @property
     def vm_boots(self) -> int:
-        return len(self.qemu_pids)
+        """Count the QEMU processes that ran a guest: those given a disk with -drive.
+
+        quicksand also starts QEMU briefly without a guest, to probe it.
+        """
+        return sum(
+            1 for command in self.qemu_commands.values() if " -drive " in command
+        )
 
 
 def run_timed(
@@ -73,8 +79,10 @@ def run_timed(
         )
     finally:
         seconds = time.perf_counter() - start
-        pids = watcher.stop() if watcher else []
-    result = CommandResult(seconds, completed.returncode, completed.stdout, pids)
+        qemu_commands = watcher.stop() if watcher else {}
+    result = CommandResult(
+        seconds, completed.returncode, completed.stdout, qemu_commands
+    )
     if completed.returncode != 0:
         tail = "\n".join(completed.stdout.splitlines()[-40:])
         raise BenchmarkError(
@@ -107,8 +115,8 @@ def folder_size(path: Path) -> dict:
     return {"bytes": total, "files": files}
 
 
-def qemu_processes() -> dict[int, str]:
-    """Return the PID and the environment of every running qemu-system process."""
+def qemu_processes() -> dict[int, tuple[str, str]]:
+    """Return the environment and command line of each running qemu-system process."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -118,9 +126,10 @@ def qemu_processes() -> dict[int, str]:
             if not name.startswith("qemu-system"):
                 continue
             environ = (entry / "environ").read_bytes().decode(errors="replace")
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
         except OSError:  # the process ended while it was read
             continue
-        found[int(entry.name)] = environ
+        found[int(entry.name)] = (environ, command.replace("\0", " "))
     return found
 
 
@@ -131,23 +140,24 @@ class QemuWatcher:
 
     def __init__(self, marker: str) -> None:
         self._needle = f"{MARKER_VARIABLE}={marker}\0"
-        self._seen: set[int] = set()
+        self._seen: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> list[int]:
+    def stop(self) -> dict[int, str]:
+        """Stop polling; return the command line of each QEMU process seen, by PID."""
         self._stop.set()
         self._thread.join()
-        return sorted(self._seen)
+        return dict(self._seen)
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            for pid, environ in qemu_processes().items():
+            for pid, (environ, command) in qemu_processes().items():
                 if self._needle in environ + "\0":
-                    self._seen.add(pid)
+                    self._seen.setdefault(pid, command)
             self._stop.wait(self.POLL_SECONDS)
 
 

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from functools import cached_property
 from pathlib import Path
 
@@ -61,7 +62,10 @@ class Workspace:
         PyPI holds unrelated 0.3.x releases under this distribution name, so every
         build of a generated project finds this checkout's wheel here instead.
         """
-        wheelhouse = self.fresh_dir("wheelhouse")
+        # uv caches a find-links wheel by its path, and every build of this
+        # checkout has the same file name, so each run needs a new folder.
+        wheelhouse = self.fresh_dir("wheelhouse") / str(time.time_ns())
+        wheelhouse.mkdir()
         logger.info("building a wheel of this checkout into %s", wheelhouse)
         command = [*self.uv, "build", "--wheel", "--out-dir", str(wheelhouse)]
         run_timed([*command, str(REPO_ROOT)])
@@ -81,8 +85,10 @@ class Workspace:
     def build_env(self) -> dict[str, str]:
         """Return an environment in which pip and uv find this checkout's wheel."""
         env = dict(os.environ)
-        env["UV_FIND_LINKS"] = str(self.wheelhouse)
-        env["PIP_FIND_LINKS"] = str(self.wheelhouse)
+        # Keep find-links the machine already sets: pip splits on spaces, uv on commas.
+        for name, separator in (("PIP_FIND_LINKS", " "), ("UV_FIND_LINKS", ",")):
+            existing = env.get(name, "")
+            env[name] = separator.join(filter(None, [str(self.wheelhouse), existing]))
         env["QUICKSAND_AUTO_INSTALL"] = "0"
         env.pop("QUICKSAND_OVERLAY_REBUILD", None)
         return env

@@ -1,0 +1,80 @@
+"""A bare boot of the base image, the setup commands and a stop, timed in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from measure import BenchmarkError
+
+logger = logging.getLogger(__name__)
+
+COMMAND_TIMEOUT = 120.0
+
+
+def sandbox_arguments(project: Path) -> tuple[str, dict, str]:
+    """Return the base image, the Sandbox keyword arguments and the accelerator name.
+
+    They are the ones the project's build passes, read through the same
+    functions the build hook uses.
+    """
+    from quicksand_core._types import NetworkMode
+
+    from quicksand_overlay_scaffold.overlay.accelerator import choose_accelerator
+    from quicksand_overlay_scaffold.overlay.project import load_project
+
+    settings = load_project(project).settings
+    accelerator = choose_accelerator(settings.accelerator)
+    network = NetworkMode.FULL if settings.network == "full" else NetworkMode.NONE
+    arguments = {
+        "accel": accelerator.name,
+        "extra_qemu_args": list(accelerator.extra_qemu_args),
+        "boot_timeout": settings.boot_timeout or accelerator.boot_timeout,
+        "network_mode": network,
+        **settings.sandbox_kwargs(),
+    }
+    return settings.base, arguments, accelerator.name
+
+
+async def _boot_run_stop(image: str, arguments: dict, commands: list[str]) -> dict:
+    from quicksand_core import Sandbox
+
+    sandbox = Sandbox(image=image, **arguments)
+    started = time.perf_counter()
+    await sandbox.start()
+    timings = {"start": time.perf_counter() - started}
+    try:
+        started = time.perf_counter()
+        for command in commands:
+            result = await sandbox.execute(
+                command, timeout=COMMAND_TIMEOUT, on_stdout=_ignore, on_stderr=_ignore
+            )
+            if result.exit_code != 0:
+                raise BenchmarkError(
+                    f"{command!r} failed in the bare VM with exit status "
+                    f"{result.exit_code}: {result.stderr.strip()[-500:]}"
+                )
+        timings["commands"] = time.perf_counter() - started
+    finally:
+        started = time.perf_counter()
+        await sandbox.stop()
+        timings["stop"] = time.perf_counter() - started
+    return timings
+
+
+def _ignore(line: str) -> None:
+    del line
+
+
+def boot_run_stop(image: str, arguments: dict, commands: list[str]) -> dict:
+    """Boot IMAGE, run COMMANDS one by one, stop; return seconds for each step.
+
+    Commands stream their output as the build's shell does, so the guest
+    enforces their timeout the same way.
+    """
+    timeout = arguments["boot_timeout"] + COMMAND_TIMEOUT * (len(commands) + 1)
+    return asyncio.run(
+        asyncio.wait_for(_boot_run_stop(image, arguments, commands), timeout)
+    )
