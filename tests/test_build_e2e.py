@@ -1,9 +1,9 @@
 """End to end: scaffold an Alpine project, build its wheel with uv, install and boot it.
 
-One module-scoped sequence keeps the VM boots to five (each takes one to two
-minutes under TCG): the first build, a boot of the installed wheel, the
-rebuild after a change to _setup and the build whose setup fails. The
-unchanged build in between boots nothing.
+One module-scoped sequence keeps the VM boots to four (each takes one to two
+minutes under TCG on a 2-core host): the first build, a boot of the installed
+wheel, the rebuild after a change to _setup and the build whose setup fails.
+The unchanged builds in between boot nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import tarfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -39,11 +40,13 @@ class Project:
         self.wheel: Path | None = None
         self.overlay_sha256: str | None = None
 
-    def build(self, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        """Run `uv build --wheel` in the project; stdout and stderr come back merged."""
+    def build(
+        self, env: dict[str, str], *options: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `uv build` with OPTIONS in the project; stdout and stderr come back merged."""
         dist = self.root / "dist"
         return subprocess.run(
-            [sys.executable, "-m", "uv", "build", "--wheel", "--out-dir", str(dist)],
+            [sys.executable, "-m", "uv", "build", *options, "--out-dir", str(dist)],
             cwd=self.root,
             env=env,
             stdout=subprocess.PIPE,
@@ -75,10 +78,20 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     return Project(output / NAME)
 
 
-def test_first_build_makes_wheel(
-    project: Project, wheelhouse_env: dict[str, str]
-) -> None:
-    result = project.build(wheelhouse_env)
+@pytest.fixture
+def build_env(
+    wheelhouse_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """wheelhouse_env with an overlay cache of this module's own.
+
+    A cache shared with earlier runs would let the first build skip its VM.
+    """
+    cache = tmp_path_factory.getbasetemp() / "e2e-overlay-cache"
+    return {**wheelhouse_env, "QUICKSAND_OVERLAY_CACHE": str(cache)}
+
+
+def test_first_build_makes_wheel(project: Project, build_env: dict[str, str]) -> None:
+    result = project.build(build_env, "--wheel")
     assert result.returncode == 0, show(result)
     assert BOOTING in result.stdout
     wheels = sorted((project.root / "dist").glob("*.whl"))
@@ -149,11 +162,11 @@ def test_installed_wheel_boots(
 
 
 def test_unchanged_build_boots_nothing(
-    project: Project, wheelhouse_env: dict[str, str]
+    project: Project, build_env: dict[str, str]
 ) -> None:
     assert project.overlay_sha256 is not None, "the first build did not finish"
     mtime = project.overlay.stat().st_mtime_ns
-    result = project.build(wheelhouse_env)
+    result = project.build(build_env, "--wheel")
     assert result.returncode == 0, show(result)
     assert UP_TO_DATE in result.stdout
     assert BOOTING not in result.stdout
@@ -161,15 +174,32 @@ def test_unchanged_build_boots_nothing(
     assert sha256(project.overlay) == project.overlay_sha256
 
 
-def test_changed_setup_rebuilds(
-    project: Project, wheelhouse_env: dict[str, str]
+def test_sdist_then_wheel_boots_nothing(
+    project: Project, build_env: dict[str, str]
 ) -> None:
+    """Plain `uv build` makes the wheel from the sdist, which has no images/."""
+    assert project.overlay_sha256 is not None, "the first build did not finish"
+    result = project.build(build_env)
+    assert result.returncode == 0, show(result)
+    assert "copied from the build cache" in result.stdout
+    assert BOOTING not in result.stdout
+    sdists = list((project.root / "dist").glob("*.tar.gz"))
+    assert len(sdists) == 1
+    with tarfile.open(sdists[0]) as sdist:
+        assert not [name for name in sdist.getnames() if "/images/" in name]
+    wheel = project.root / "dist" / f"{MODULE}-0.1.0-py3-none-manylinux_2_17_x86_64.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        packed_overlay = archive.read(f"{MODULE}/images/overlays/0.qcow2")
+    assert hashlib.sha256(packed_overlay).hexdigest() == project.overlay_sha256
+
+
+def test_changed_setup_rebuilds(project: Project, build_env: dict[str, str]) -> None:
     assert project.overlay_sha256 is not None, "the first build did not finish"
     project.edit_setup(
         "    # A profile script",
         '    await shell("echo changed > /etc/e2e-change", timeout=30)\n    # A profile script',
     )
-    result = project.build(wheelhouse_env)
+    result = project.build(build_env, "--wheel")
     assert result.returncode == 0, show(result)
     assert "changed: file hatch_build.py" in result.stdout
     assert BOOTING in result.stdout
@@ -179,7 +209,7 @@ def test_changed_setup_rebuilds(
 
 
 def test_failed_setup_keeps_overlay(
-    project: Project, wheelhouse_env: dict[str, str]
+    project: Project, build_env: dict[str, str]
 ) -> None:
     assert project.overlay_sha256 is not None, "the rebuild did not finish"
     record_before = (project.images / "overlay-build.json").read_text()
@@ -188,7 +218,7 @@ def test_failed_setup_keeps_overlay(
         '    await shell("echo step-output; echo broken-step >&2; exit 7", timeout=30)\n'
         "    # A profile script",
     )
-    result = project.build(wheelhouse_env)
+    result = project.build(build_env, "--wheel")
     assert result.returncode != 0, show(result)
     assert (
         "setup command 'echo step-output; echo broken-step >&2; exit 7' "
