@@ -67,26 +67,30 @@ def check_pyproject(project: Path, names: dict) -> None:
     """Check that pyproject.toml agrees with the derived names."""
     data = load_toml(project / "pyproject.toml")
     if data is None:
-        # NOTE: cookiecutter runs this hook with its own Python; on 3.10
+        # NOTE: cookiecutter runs this hook with its own Python. On 3.10
         # without tomlkit there is no TOML parser, so pyproject.toml goes
         # unchecked there. The other checks still run.
         return
     slug = names["package_slug"]
     module = names["module_name"]
+
     expect(lookup(data, "project", "name") == slug, f"project.name is not {slug!r}")
     entry_points = lookup(data, "project", "entry-points", "quicksand.images")
     expect(
         entry_points == {slug: f"{module}:image"},
         f"the quicksand.images entry point is not {slug} = {module}:image",
     )
+
     expect(
         lookup(data, *WHEEL, "packages") == [f"src/{module}"],
         f"tool.hatch.build.targets.wheel.packages is not ['src/{module}']",
     )
     expect(
         f"src/{module}/images/**" in lookup(data, *WHEEL, "artifacts"),
-        f"tool.hatch.build.targets.wheel.artifacts does not contain src/{module}/images/**",
+        "tool.hatch.build.targets.wheel.artifacts does not contain "
+        f"src/{module}/images/**",
     )
+
     hook_path = lookup(data, *WHEEL, "hooks", "custom", "path")
     expect(hook_path == "hatch_build.py", "the build hook path is not hatch_build.py")
     expect((project / hook_path).is_file(), "hatch_build.py is missing")

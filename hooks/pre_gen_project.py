@@ -24,7 +24,8 @@ def main() -> int:
     try:
         overlay_names.validate(CONTEXT)
     except overlay_names.InvalidNameError as error:
-        print(f"error: {error}".encode("ascii", "backslashreplace").decode(), file=sys.stderr)
+        message = f"error: {error}".encode("ascii", "backslashreplace").decode()
+        print(message, file=sys.stderr)
         return 1
     return 0
 
