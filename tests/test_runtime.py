@@ -347,3 +347,87 @@ def test_main_invalid_memory(project, tmp_path):
     assert result.returncode == 1
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert "lots" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "base", ["alpine", "alpine-desktop", "ubuntu", "ubuntu-desktop"]
+)
+def test_readme_settings_defaults(tmp_path, base):
+    """The generated README's settings table shows the build's real defaults."""
+    from quicksand_overlay_scaffold.overlay.settings import BASE_DEFAULTS
+
+    script = Path(sys.executable).parent / "quicksand-overlay-scaffold"
+    subprocess.run(
+        [str(script), "box", "--base", base, "--output-dir", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    readme = (tmp_path / "box" / "README.md").read_text()
+    defaults = BASE_DEFAULTS[base]
+    disk_size = defaults["disk-size"]
+    disk_default = (
+        f'`"{disk_size}"`' if disk_size else "unset: the base image's disk size"
+    )
+    memory_row = f'| `memory` | guest memory, such as `"512M"` or `"4G"` | `"{defaults["memory"]}"` |'
+    assert memory_row in readme
+    assert f"| `cpus` | number of guest CPUs | {defaults['cpus']} |" in readme
+    assert f'| guest disk size, such as `"10G"` | {disk_default} |' in readme
+
+
+BOOT_SCRIPT = f"""
+import asyncio
+
+from {MODULE} import {CLASS}
+
+
+async def main():
+    async with {CLASS}() as sandbox:
+        result = await sandbox.execute("nproc; id -un app; cat /etc/{NAME}-release")
+        print(sandbox.accelerator, sandbox.config.cpus, sandbox.config.memory)
+        print(sandbox.config.extra_qemu_args)
+        print(result.stdout, end="")
+
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.vm
+def test_built_overlay_boots(tmp_path):
+    """Build an Alpine overlay for real, then boot it with python -m and the class."""
+    from quicksand_overlay_scaffold.overlay.builder import ensure_overlay
+    from quicksand_overlay_scaffold.overlay.project import load_project
+
+    root = render_project(tmp_path)
+    outcome = ensure_overlay(load_project(root))
+    assert outcome.rebuilt
+    assert outcome.record["settings"]["cpus"] == 2
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "QUICKSAND_AUTO_INSTALL": "0"}
+
+    command = f"cat /etc/{NAME}-release && exit 3"
+    result = subprocess.run(
+        [sys.executable, "-m", MODULE, command],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert result.stdout == f"NAME={NAME}\n", result.stderr
+    assert result.returncode == 3, result.stderr
+
+    result = subprocess.run(
+        [sys.executable, "-c", BOOT_SCRIPT],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    expected_accel = "tcg" if "tcg" in lines[0] else "kvm"
+    assert lines[0] == f"{expected_accel} 2 1G"
+    if expected_accel == "tcg":
+        assert lines[1] == "['-cpu', 'max']"
+    assert lines[2:] == ["2", "app", f"NAME={NAME}"]
