@@ -277,7 +277,8 @@ def assert_same_tree(expected: Path, actual: Path) -> None:
 
 
 def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.strip()]
+    """Return the lines of STDERR, blank ones included, so extra output counts."""
+    return stderr.splitlines()
 
 
 def module_docstring(path: Path) -> str | None:
@@ -477,6 +478,7 @@ def test_reject_through_script(
     lines = error_lines(result.stderr)
     assert len(lines) == 1, lines
     assert lines[0].startswith("error: ")
+    assert lines[0].isascii()
     assert ascii(shown) in lines[0]
     assert re.search(pattern, lines[0])
     assert result.stdout == ""
