@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import io
 import json
 import logging
 import os
@@ -11,6 +13,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -345,8 +348,41 @@ def test_main_invalid_memory(project, tmp_path):
     write_images(tmp_path, make_record())
     result = run_module(project, "--memory", "lots", "true", images_dir=tmp_path)
     assert result.returncode == 1
+    assert result.stderr.startswith(
+        "python -m runtime_box: invalid setting memory: invalid memory size 'lots'"
+    )
     assert len(result.stderr.splitlines()) == 1, result.stderr
-    assert "lots" in result.stderr
+
+
+class RecordingSandbox:
+    """Stands in for a booted VM: records commands, numbers their exit codes."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    async def execute(self, command: str, timeout: float) -> SimpleNamespace:
+        self.commands.append(command)
+        return SimpleNamespace(
+            stdout=f"ran {command}\n", stderr="", exit_code=len(self.commands)
+        )
+
+
+@pytest.mark.parametrize(
+    ("stdin", "commands"),
+    [
+        ("first\n\n  second  \nexit\nthird\n", ["first", "second"]),
+        ("first\nsecond", ["first", "second"]),
+    ],
+    ids=["exit", "eof"],
+)
+def test_main_interactive_loop(package, monkeypatch, capsys, stdin, commands):
+    cli = importlib.import_module(f"{MODULE}.__main__")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    sandbox = RecordingSandbox()
+    status = asyncio.run(cli.run_interactive(sandbox, timeout=5))
+    assert sandbox.commands == commands
+    assert status == len(commands)
+    assert capsys.readouterr().out == "".join(f"ran {c}\n" for c in commands)
 
 
 @pytest.mark.parametrize(

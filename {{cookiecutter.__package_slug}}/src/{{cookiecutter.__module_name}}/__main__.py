@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         "command",
         nargs=argparse.REMAINDER,
         metavar="COMMAND",
-        help="a command for /bin/sh in the guest; its words are joined by spaces",
+        help="a command for /bin/sh in the guest; its words are joined by spaces "
+        "(put -- before a command that starts with -)",
     )
     return parser
 
@@ -105,6 +106,20 @@ async def run(args: argparse.Namespace) -> int:
         return await run_interactive(sandbox, args.timeout)
 
 
+def one_line(error: Exception) -> str:
+    """Describe ERROR in one line, listing each field of a pydantic ValidationError."""
+    # Sandbox validates its settings with pydantic, whose ValidationError is a
+    # ValueError with an errors() method and a multi-line message.
+    details = getattr(error, "errors", None)
+    if not callable(details):
+        return " ".join(str(error).split())
+    problems = []
+    for detail in details():
+        field = ".".join(str(part) for part in detail["loc"])
+        problems.append(f"{field}: {detail['msg'].removeprefix('Value error, ')}")
+    return "invalid setting " + "; ".join(problems)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command[:1] == ["--"]:
@@ -112,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(run(args))
     except (OverlayError, ValueError) as error:
-        # ValueError includes pydantic's invalid-setting errors, such as --memory.
-        message = " ".join(str(error).split())
-        print(f"{PROG}: {message}", file=sys.stderr)
+        print(f"{PROG}: {one_line(error)}", file=sys.stderr)
         return 1
     except (RuntimeError, OSError, TimeoutError) as error:
         # quicksand's boot errors span lines (a timeout carries the console tail).
