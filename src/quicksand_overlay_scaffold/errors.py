@@ -10,7 +10,7 @@ class InvalidInputError(ScaffoldError, ValueError):
 
 
 class TargetExistsError(ScaffoldError, FileExistsError):
-    """Raised when the project folder exists and is not empty."""
+    """Raised when the project folder is not empty or a path on the way is a file."""
 
 
 class GenerationFailedError(ScaffoldError, RuntimeError):
