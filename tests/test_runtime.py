@@ -205,7 +205,7 @@ def test_resolve_chain(package, images):
 
 
 def test_resolve_logs_mismatch(package, images, caplog):
-    """quicksand-core hides a provider's exception, so resolve logs it first."""
+    """quicksand-core logs a provider's exception only at debug, so resolve logs it."""
     write_images(images, make_record(version="0.0.1"))
     with (
         caplog.at_level(logging.ERROR),

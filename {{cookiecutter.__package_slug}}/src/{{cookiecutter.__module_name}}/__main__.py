@@ -26,9 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Boot the {IMAGE_NAME} overlay image and run COMMAND in it. "
         "Without COMMAND, read commands from stdin, one a line, until exit or EOF.",
     )
-    parser.add_argument("--memory", help="guest memory, such as 1G (default: as built)")
     parser.add_argument(
-        "--cpus", type=positive_int, help="number of guest CPUs (default: as built)"
+        "--memory",
+        help="guest memory, such as 1G (default: the value used for the build)",
+    )
+    parser.add_argument(
+        "--cpus",
+        type=positive_int,
+        help="number of guest CPUs (default: the value used for the build)",
     )
     parser.add_argument(
         "--network",
