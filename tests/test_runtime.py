@@ -44,7 +44,7 @@ def base_disk() -> Path:
 
 
 def make_record(**base_changes) -> dict:
-    """Return a build record that matches the installed Alpine base, with BASE_CHANGES."""
+    """Return a build record matching the installed Alpine base, with BASE_CHANGES."""
     disk = base_disk()
     base = {
         "image": "alpine",
@@ -193,6 +193,17 @@ def test_check_unreadable_record(package, images):
     (images / "overlay-build.json").write_text("{not json")
     with pytest.raises(
         package._overlay.OverlayNotBuiltError, match="not a readable build record"
+    ):
+        package.image.check()
+
+
+def test_check_record_without_base(package, images):
+    record = make_record()
+    del record["base"]["size"]
+    write_images(images, record)
+    with pytest.raises(
+        package._overlay.OverlayNotBuiltError,
+        match="lacks the base image fields disk, image, package, size, version",
     ):
         package.image.check()
 
@@ -404,7 +415,10 @@ def test_readme_settings_defaults(tmp_path, base):
     disk_default = (
         f'`"{disk_size}"`' if disk_size else "unset: the base image's disk size"
     )
-    memory_row = f'| `memory` | guest memory, such as `"512M"` or `"4G"` | `"{defaults["memory"]}"` |'
+    memory = defaults["memory"]
+    memory_row = (
+        f'| `memory` | guest memory, such as `"512M"` or `"4G"` | `"{memory}"` |'
+    )
     assert memory_row in readme
     assert f"| `cpus` | number of guest CPUs | {defaults['cpus']} |" in readme
     assert f'| guest disk size, such as `"10G"` | {disk_default} |' in readme

@@ -30,6 +30,8 @@ TCG_BOOT_TIMEOUT = 600.0
 # The build record's settings that apply at run time. Build-only settings such
 # as the network mode used during _setup are not carried over.
 BOOT_SETTINGS = ("memory", "cpus", "disk_size")
+# The fields of the record's "base" table that check_base compares.
+BASE_FIELDS = frozenset({"image", "package", "version", "disk", "size"})
 
 
 class OverlayError(RuntimeError):
@@ -60,12 +62,20 @@ def load_record(images_dir: Path, distribution: str) -> dict[str, Any]:
             "which builds it"
         )
     try:
-        return json.loads(record_path.read_text(encoding="utf-8"))
+        record = json.loads(record_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise OverlayNotBuiltError(
             f"{record_path} is not a readable build record ({error}); "
             f"{rebuild_hint(distribution)}"
         ) from error
+    base = record.get("base") if isinstance(record, dict) else None
+    if not isinstance(base, dict) or not BASE_FIELDS <= base.keys():
+        fields = ", ".join(sorted(BASE_FIELDS))
+        raise OverlayNotBuiltError(
+            f"{record_path} lacks the base image fields {fields}; "
+            f"{rebuild_hint(distribution)}"
+        )
+    return record
 
 
 def check_base(record: Mapping[str, Any], distribution: str) -> None:
