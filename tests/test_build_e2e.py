@@ -1,9 +1,9 @@
 """End to end: scaffold an Alpine project, build its wheel with uv, install and boot it.
 
-One module-scoped sequence keeps the VM boots to four (each takes one to two
-minutes under TCG on a 2-core host): the first build, a boot of the installed
-wheel, the rebuild after a change to _setup and the build whose setup fails.
-The unchanged builds in between boot nothing.
+One module-scoped sequence keeps the VM boots to four, because each takes one
+to two minutes under TCG on a 2-core host. They are the first build, a boot of
+the installed wheel, the rebuild after a change to _setup and the build whose
+setup fails. The unchanged builds in between boot nothing.
 """
 
 from __future__ import annotations

@@ -238,5 +238,5 @@ def test_cache_keeps_newest(project_root: Path, private_cache: Path) -> None:
         store_overlay(NAME, images, {**record, "fingerprint": f"{number:064x}"})
         entry = project_cache(NAME) / f"{number:064x}"
         os.utime(entry, (1000 + number, 1000 + number))
-    kept = sorted(path.name for path in project_cache(NAME).iterdir())
-    assert kept == [f"{number:064x}" for number in (2, 3, 4)]
+    remaining = sorted(path.name for path in project_cache(NAME).iterdir())
+    assert remaining == [f"{number:064x}" for number in (2, 3, 4)]

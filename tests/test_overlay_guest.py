@@ -29,7 +29,7 @@ class Result:
 
 
 class ScriptedSandbox:
-    """Answers execute() with scripted output, streaming it line by line."""
+    """Returns scripted results from execute(), streaming their output line by line."""
 
     def __init__(self, *answers: tuple[str, str, int]) -> None:
         self.answers = list(answers)

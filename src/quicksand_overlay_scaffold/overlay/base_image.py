@@ -59,8 +59,8 @@ def find_base_image(name: str) -> BaseImage:
 
 def _entry_point(name: str) -> EntryPoint | None:
     candidates = entry_points(group=ENTRY_POINT_GROUP)
-    for wanted in (name, f"quicksand-{name}"):
+    for candidate_name in (name, f"quicksand-{name}"):
         for entry_point in candidates:
-            if entry_point.name == wanted:
+            if entry_point.name == candidate_name:
                 return entry_point
     return None

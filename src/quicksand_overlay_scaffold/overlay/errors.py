@@ -30,7 +30,7 @@ class BootFailedError(OverlayBuildError, RuntimeError):
 
 
 class BootTimeoutError(BootFailedError, TimeoutError):
-    """Raised when the guest agent did not answer within the boot timeout."""
+    """Raised when the guest agent did not respond within the boot timeout."""
 
     def __init__(self, message: str, console_tail: str = "") -> None:
         super().__init__(message)

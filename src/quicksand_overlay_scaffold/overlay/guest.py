@@ -35,7 +35,7 @@ KILL_TIMEOUT = 30.0
 
 @dataclass(frozen=True)
 class CommandResult:
-    """What a successful setup command printed."""
+    """The output and duration of a setup command that succeeded."""
 
     command: str
     stdout: str
@@ -105,7 +105,7 @@ class GuestShell:
             command,
             timeout=self._default_timeout,
             stdin=data,
-            shown=f"put {source.name} -> {guest_path}",
+            display_name=f"put {source.name} -> {guest_path}",
         )
 
     async def _run(
@@ -115,10 +115,10 @@ class GuestShell:
         timeout: float | None,
         user: str | None = None,
         stdin: bytes | None = None,
-        shown: str | None = None,
+        display_name: str | None = None,
     ) -> CommandResult:
         seconds = float(timeout or self._default_timeout)
-        label = shown or command
+        label = display_name or command
         self._progress("info", f"$ {label}")
         stdout = _Tail(lambda line: self._line("info", line))
         stderr = _Tail(lambda line: self._line("warning", line))

@@ -21,7 +21,7 @@ SETUP_NAME = "_setup"
 
 @dataclass(frozen=True)
 class OverlayProject:
-    """A generated project as the build sees it."""
+    """A generated project: its names, VM settings and ``_setup`` function."""
 
     root: Path
     name: str

@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 BOOTING_PREFIX = "quicksand-overlay: booting "
 ROUTE_WAIT_SECONDS = 60
 CONSOLE_TAIL_LINES = 15
+# An Alpine guest under TCG once stopped early in boot (both vCPUs stuck, no
+# console output after SeaBIOS) on a 2-core host running four VMs, and the
+# next boot worked. So a boot that times out is tried once more.
+BOOT_ATTEMPTS = 2
 # Polls /proc/net/route for a default route (destination 00000000).
 ROUTE_COMMAND = (
     f"i=0; while [ $i -lt {ROUTE_WAIT_SECONDS} ]; do "
@@ -60,23 +64,25 @@ async def build_in_vm(
 
     timings: dict[str, float] = {}
     boot_timeout = settings.boot_timeout or accelerator.boot_timeout
-    sandbox = Sandbox(
-        image=base.image,
-        accel=accelerator.name,
-        extra_qemu_args=list(accelerator.extra_qemu_args),
-        boot_timeout=boot_timeout,
-        network_mode=NetworkMode.FULL
-        if settings.network == "full"
-        else NetworkMode.NONE,
-        **settings.sandbox_kwargs(),
-    )
-    progress(
-        "waiting",
+    network = NetworkMode.FULL if settings.network == "full" else NetworkMode.NONE
+
+    def make_sandbox() -> Any:
+        return Sandbox(
+            image=base.image,
+            accel=accelerator.name,
+            extra_qemu_args=list(accelerator.extra_qemu_args),
+            boot_timeout=boot_timeout,
+            network_mode=network,
+            **settings.sandbox_kwargs(),
+        )
+
+    announcement = (
         f"{BOOTING_PREFIX}{base.image} ({base.package} {base.version}) with "
-        f"{accelerator.name} ({accelerator.reason}), boot timeout {boot_timeout:g} s",
+        f"{accelerator.name} ({accelerator.reason}), boot timeout {boot_timeout:g} s"
     )
     started = time.monotonic()
-    async with _running(sandbox, boot_timeout, accelerator):
+    booting = _running(make_sandbox, boot_timeout, accelerator, progress, announcement)
+    async with booting as sandbox:
         timings["boot"] = _since(started)
         if settings.network == "full":
             started = time.monotonic()
@@ -149,8 +155,35 @@ async def _with_sigterm(main: Callable[[], Awaitable[T]]) -> T:
 
 @contextlib.asynccontextmanager
 async def _running(
-    sandbox: Any, boot_timeout: float, accelerator: Accelerator
+    make_sandbox: Callable[[], Any],
+    boot_timeout: float,
+    accelerator: Accelerator,
+    progress: Progress,
+    announcement: str,
 ) -> AsyncIterator[Any]:
+    """Start a Sandbox, once more after a boot timeout, and stop it on exit."""
+    for attempt in range(1, BOOT_ATTEMPTS + 1):
+        suffix = f" (attempt {attempt} of {BOOT_ATTEMPTS})" if attempt > 1 else ""
+        progress("waiting", announcement + suffix)
+        sandbox = make_sandbox()
+        try:
+            await _start(sandbox, boot_timeout, accelerator)
+            break
+        except BootTimeoutError:
+            if attempt == BOOT_ATTEMPTS:
+                raise
+            progress(
+                "warning",
+                f"quicksand-overlay: the VM did not boot within {boot_timeout:g} s; "
+                "starting it once more",
+            )
+    try:
+        yield sandbox
+    finally:
+        await sandbox.stop()
+
+
+async def _start(sandbox: Any, boot_timeout: float, accelerator: Accelerator) -> None:
     try:
         await sandbox.start()
     except BaseException as error:
@@ -162,10 +195,6 @@ async def _running(
         if isinstance(error, Exception):
             raise _boot_error(error, boot_timeout, accelerator) from error
         raise
-    try:
-        yield sandbox
-    finally:
-        await sandbox.stop()
 
 
 def _boot_error(

@@ -1,0 +1,105 @@
+"""Tests of the boot retry and boot errors, with a stand-in for the Sandbox.
+
+A real hung boot happens rarely and takes the whole boot timeout to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from quicksand_overlay_scaffold.overlay.accelerator import Accelerator
+from quicksand_overlay_scaffold.overlay.errors import BootFailedError, BootTimeoutError
+from quicksand_overlay_scaffold.overlay.vm import _running
+
+TCG = Accelerator("tcg", 600.0, "test", ("-cpu", "max"))
+CONSOLE = "SeaBIOS (version 1.16.2)\nBooting from ROM...\n"
+
+
+def agent_timeout() -> RuntimeError:
+    """Build the error quicksand-core 0.14 raises when the guest agent never responds."""
+    error = RuntimeError(
+        "Failed to connect to guest agent: Could not connect to agent within 5s.\n\n"
+        f"Console output (last 2KB):\n{CONSOLE}"
+    )
+    error.__cause__ = TimeoutError("timed out")
+    return error
+
+
+class FakeSandbox:
+    """Fails start() with the queued errors, then starts; records cleanups."""
+
+    def __init__(self, failure: BaseException | None) -> None:
+        self.failure = failure
+        self.cleaned = False
+        self.stopped = False
+
+    async def start(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    async def _cleanup(self) -> None:
+        self.cleaned = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+def boot(*failures: BaseException | None) -> tuple[list[FakeSandbox], list[str]]:
+    made: list[FakeSandbox] = []
+    messages: list[str] = []
+    pending = list(failures)
+
+    def make() -> FakeSandbox:
+        made.append(FakeSandbox(pending.pop(0)))
+        return made[-1]
+
+    async def main() -> None:
+        progress = lambda level, text: messages.append(text)
+        async with _running(make, 5.0, TCG, progress, "quicksand-overlay: booting x"):
+            pass
+
+    asyncio.run(main())
+    return made, messages
+
+
+def test_timeout_retried_once() -> None:
+    made, messages = boot(agent_timeout(), None)
+    assert len(made) == 2
+    assert made[0].cleaned is True
+    assert made[1].stopped is True
+    assert messages[0] == "quicksand-overlay: booting x"
+    assert messages[1].endswith("starting it once more")
+    assert messages[2] == "quicksand-overlay: booting x (attempt 2 of 2)"
+
+
+def test_second_timeout_raised() -> None:
+    with pytest.raises(BootTimeoutError) as caught:
+        boot(agent_timeout(), agent_timeout())
+    first_line = str(caught.value).splitlines()[0]
+    assert first_line.startswith("the VM did not boot within 5 s with tcg")
+    assert "QUICKSAND_OVERLAY_ACCEL=tcg" in first_line
+    assert caught.value.console_tail == CONSOLE.strip()
+
+
+def test_other_failure_not_retried() -> None:
+    with pytest.raises(BootFailedError, match=r"the VM failed to start: qemu exited"):
+        boot(RuntimeError("qemu exited with status 1"), None)
+
+
+def test_cancelled_boot_cleaned() -> None:
+    """A cancellation during boot (SIGTERM, Ctrl-C) still stops QEMU."""
+    made: list[FakeSandbox] = []
+
+    def make() -> FakeSandbox:
+        made.append(FakeSandbox(asyncio.CancelledError()))
+        return made[-1]
+
+    async def main() -> None:
+        async with _running(make, 5.0, TCG, lambda *_: None, "booting"):
+            pass
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(main())
+    assert made[0].cleaned is True
