@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    if not args.verbose:
+        # quicksand-core logs every boot step at info level in the bare-VM runs.
+        logging.getLogger("quicksand").setLevel(logging.WARNING)
     json_path = args.results_dir / "results.json"
     results = load_results(json_path)
     results.setdefault("sections", {})
