@@ -1,7 +1,7 @@
 """Unit tests of the pytest plugin for the cases a real VM cannot produce on demand.
 
-A revert that quicksand fails silently, and a guest that stops answering after
-a revert, cannot be caused in a real VM, so a stand-in Sandbox runs the
+A revert that quicksand fails silently, and a guest that stops responding
+after a revert, cannot be caused in a real VM, so a stand-in Sandbox runs the
 plugin's guest commands in a local shell. Error messages for an invalid
 project and missing QEMU use real projects and no VM.
 """
