@@ -9,6 +9,7 @@ import asyncio
 
 import pytest
 
+from quicksand_overlay_scaffold.overlay import vm
 from quicksand_overlay_scaffold.overlay.accelerator import Accelerator
 from quicksand_overlay_scaffold.overlay.errors import BootFailedError, BootTimeoutError
 from quicksand_overlay_scaffold.overlay.vm import _running
@@ -103,3 +104,33 @@ def test_cancelled_boot_cleaned() -> None:
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(main())
     assert made[0].cleaned is True
+
+
+class HungSandbox(FakeSandbox):
+    """Never finishes start(), like a guest that stops early in boot."""
+
+    async def start(self) -> None:
+        await asyncio.sleep(3600)
+
+    def _get_console_output(self, max_bytes: int) -> str:
+        return CONSOLE
+
+
+def test_hung_boot_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """start() as a whole is bounded, not only quicksand's agent wait."""
+    monkeypatch.setattr(vm, "START_MARGIN", 0.0)
+    made: list[HungSandbox] = []
+
+    def make() -> HungSandbox:
+        made.append(HungSandbox(None))
+        return made[-1]
+
+    async def main() -> None:
+        async with _running(make, 0.2, TCG, lambda *_: None, "booting"):
+            pass
+
+    with pytest.raises(BootTimeoutError) as caught:
+        asyncio.run(main())
+    assert len(made) == 2
+    assert all(sandbox.cleaned for sandbox in made)
+    assert caught.value.console_tail == CONSOLE.strip()

@@ -35,6 +35,11 @@ CONSOLE_TAIL_LINES = 15
 # console output after SeaBIOS) on a 2-core host running four VMs, and the
 # next boot worked. So a boot that times out is tried once more.
 BOOT_ATTEMPTS = 2
+# quicksand-core 0.14 waits up to boot_timeout for the agent over virtio-serial
+# and then up to boot_timeout again over TCP, and start() also grows the file
+# system when disk_size is set. So start() as a whole gets boot_timeout plus
+# this margin in seconds.
+START_MARGIN = 120.0
 # Polls /proc/net/route for a default route (destination 00000000).
 ROUTE_COMMAND = (
     f"i=0; while [ $i -lt {ROUTE_WAIT_SECONDS} ]; do "
@@ -185,27 +190,36 @@ async def _running(
 
 async def _start(sandbox: Any, boot_timeout: float, accelerator: Accelerator) -> None:
     try:
-        await sandbox.start()
+        await asyncio.wait_for(sandbox.start(), timeout=boot_timeout + START_MARGIN)
     except BaseException as error:
+        console = _console_output(sandbox)
         # NOTE: quicksand-core 0.14 stops QEMU itself only when the agent
         # connection fails with an Exception. A cancellation or a failed QMP
         # connection would leave QEMU running, so this calls its private cleanup,
         # which is safe to repeat.
         await sandbox._cleanup()
         if isinstance(error, Exception):
-            raise _boot_error(error, boot_timeout, accelerator) from error
+            raise _boot_error(error, boot_timeout, accelerator, console) from error
         raise
 
 
+def _console_output(sandbox: Any) -> str:
+    """Return the end of the guest console log, or "" once quicksand has removed it."""
+    try:
+        return str(sandbox._get_console_output(max_bytes=4000))
+    except (AttributeError, OSError):
+        return ""
+
+
 def _boot_error(
-    error: Exception, boot_timeout: float, accelerator: Accelerator
+    error: Exception, boot_timeout: float, accelerator: Accelerator, console: str = ""
 ) -> Exception:
     text = str(error)
-    tail = _console_tail(text)
-    if (
-        isinstance(error.__cause__, TimeoutError)
-        or "Could not connect to agent" in text
-    ):
+    tail = _console_tail(text) or _last_lines(console)
+    timed_out = isinstance(error, TimeoutError) or isinstance(
+        error.__cause__, TimeoutError
+    )
+    if timed_out or "Could not connect to agent" in text:
         message = (
             f"the VM did not boot within {boot_timeout:g} s with {accelerator.name} "
             f"({accelerator.reason}); raise boot-timeout in pyproject.toml or set "
@@ -222,7 +236,11 @@ def _console_tail(text: str) -> str:
     _, marker, console = text.partition("Console output")
     if not marker:
         return ""
-    lines = [line for line in console.splitlines()[1:] if line.strip()]
+    return _last_lines("\n".join(console.splitlines()[1:]))
+
+
+def _last_lines(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
     return "\n".join(lines[-CONSOLE_TAIL_LINES:])
 
 
