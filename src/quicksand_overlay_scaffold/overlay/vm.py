@@ -89,28 +89,47 @@ async def build_in_vm(
     booting = _running(make_sandbox, boot_timeout, accelerator, progress, announcement)
     async with booting as sandbox:
         timings["boot"] = _since(started)
-        if settings.network == "full":
-            started = time.monotonic()
-            await _wait_for_default_route(sandbox, progress)
-            timings["network"] = _since(started)
-        shell = GuestShell(
-            sandbox,
-            default_timeout=settings.setup_timeout,
-            progress=progress,
-            root=project_root,
+        copied = await _set_up_and_save(
+            sandbox, setup, settings, project_root, workdir / "raw", progress, timings
         )
-        started = time.monotonic()
-        await setup(shell)
-        timings["setup"] = _since(started)
-        progress("waiting", "quicksand-overlay: saving the overlay disk")
-        started = time.monotonic()
-        await sandbox.execute(f"rm -f {PID_FILE}", timeout=30)
-        await _save(sandbox, workdir / "raw")
-        timings["save"] = _since(started)
     started = time.monotonic()
     _compress(qemu, base, workdir / "raw", workdir / "images")
     timings["compress"] = _since(started)
-    return timings, shell.files_read
+    return timings, copied
+
+
+async def _set_up_and_save(
+    sandbox: Any,
+    setup: Callable[[GuestShell], Awaitable[Any]],
+    settings: OverlaySettings,
+    project_root: Path,
+    target: Path,
+    progress: Progress,
+    timings: dict[str, float],
+) -> set[Path]:
+    """Run SETUP in the booted SANDBOX, save its disk to TARGET and time each phase.
+
+    Returns the project files the setup copied into the guest.
+    """
+    if settings.network == "full":
+        started = time.monotonic()
+        await _wait_for_default_route(sandbox, progress)
+        timings["network"] = _since(started)
+    shell = GuestShell(
+        sandbox,
+        default_timeout=settings.setup_timeout,
+        progress=progress,
+        root=project_root,
+    )
+    started = time.monotonic()
+    await setup(shell)
+    timings["setup"] = _since(started)
+    progress("waiting", "quicksand-overlay: saving the overlay disk")
+    started = time.monotonic()
+    await sandbox.execute(f"rm -f {PID_FILE}", timeout=30)
+    await _save(sandbox, target)
+    timings["save"] = _since(started)
+    return shell.files_read
 
 
 def run_interruptible(main: Callable[[], Awaitable[T]]) -> T:
