@@ -122,7 +122,9 @@ def test_timeout_kills_runaway() -> None:
         SetupTimeoutError, match=r"'sleep 100' timed out after 5 s and was killed"
     ):
         run_shell(sandbox, "sleep 100", timeout=5)
-    assert sandbox.calls[1]["command"] == KILL_COMMAND
+    pid_file = "/tmp/.quicksand-overlay-command-1.pid"
+    assert f"echo $$ 2>/dev/null > {pid_file};" in sandbox.calls[0]["command"]
+    assert sandbox.calls[1]["command"] == KILL_COMMAND.format(pid_file=pid_file)
 
 
 def test_put_sends_file(tmp_path: Path) -> None:

@@ -22,13 +22,15 @@ from quicksand_overlay_scaffold.overlay.progress import Progress, print_progress
 logger = logging.getLogger(__name__)
 
 TAIL_LINES = 20
-PID_FILE = "/tmp/.quicksand-overlay-command.pid"
+# Each command writes its PID to a file of its own, so a kill after a timeout
+# cannot reach a process that reused the PID of an earlier command.
+PID_FILE_PATTERN = "/tmp/.quicksand-overlay-command-*.pid"
 # Kills the recorded command and every process below it. quicksand-core 0.14
 # stops waiting for a timed-out command but leaves it running in the guest.
 KILL_COMMAND = (
-    'kill_tree() { for child in $(pgrep -P "$1" 2>/dev/null); do '
-    'kill_tree "$child"; done; kill -KILL "$1" 2>/dev/null; }; '
-    f'[ -s {PID_FILE} ] && kill_tree "$(cat {PID_FILE})"; rm -f {PID_FILE}'
+    'kill_tree() {{ for child in $(pgrep -P "$1" 2>/dev/null); do '
+    'kill_tree "$child"; done; kill -KILL "$1" 2>/dev/null; }}; '
+    '[ -s {pid_file} ] && kill_tree "$(cat {pid_file})"; rm -f {pid_file}'
 )
 KILL_TIMEOUT = 30.0
 
@@ -79,6 +81,7 @@ class GuestShell:
         self._default_timeout = default_timeout
         self._progress = progress
         self._root = root
+        self._commands_run = 0
         self.files_read: set[Path] = set()
 
     async def __call__(
@@ -122,9 +125,10 @@ class GuestShell:
         self._progress("info", f"$ {label}")
         stdout = _Tail(lambda line: self._line("info", line))
         stderr = _Tail(lambda line: self._line("warning", line))
-        wrapped = (
-            f"echo $$ 2>/dev/null > {PID_FILE}; exec /bin/sh -c {shlex.quote(command)}"
-        )
+        self._commands_run += 1
+        pid_file = PID_FILE_PATTERN.replace("*", str(self._commands_run))
+        quoted = shlex.quote(command)
+        wrapped = f"echo $$ 2>/dev/null > {pid_file}; exec /bin/sh -c {quoted}"
         started = time.monotonic()
         result = await self._sandbox.execute(
             wrapped,
@@ -138,52 +142,43 @@ class GuestShell:
         status = result.exit_code
         self._progress("info", f"[{elapsed:.1f} s] exit status {status}: {label}")
         if status != 0:
-            await self._raise_failure(label, status, stdout, stderr, elapsed, seconds)
+            timed_out = status == -1 and (
+                elapsed >= seconds or "timed out" in stderr.text()
+            )
+            if timed_out:
+                await self._kill_runaway(pid_file)
+            _raise_failure(label, status, stdout, stderr, timed_out, seconds)
         return CommandResult(command, result.stdout, result.stderr, status, elapsed)
 
     def _line(self, level: str, line: str) -> None:
         logger.log(logging.INFO if level == "info" else logging.WARNING, "%s", line)
         self._progress(level, f"  {line}")
 
-    async def _raise_failure(
-        self,
-        label: str,
-        status: int,
-        stdout: _Tail,
-        stderr: _Tail,
-        elapsed: float,
-        limit: float,
-    ) -> None:
-        out, err = stdout.text(), stderr.text()
-        timed_out = status == -1 and (elapsed >= limit or "timed out" in err)
-        if timed_out:
-            await self._kill_runaway()
-            raise SetupTimeoutError(
-                label,
-                status,
-                out,
-                err,
-                reason=f"timed out after {limit:g} s and was killed",
-            )
-        if DISK_FULL_MARKER in out or DISK_FULL_MARKER in err:
-            raise DiskFullError(
-                label,
-                status,
-                out,
-                err,
-                reason=f"failed with exit status {status} because the guest disk is full; "
-                "raise disk-size in [tool.hatch.build.targets.wheel.hooks.custom]",
-            )
-        raise SetupCommandError(label, status, out, err)
-
-    async def _kill_runaway(self) -> None:
+    async def _kill_runaway(self, pid_file: str) -> None:
+        command = KILL_COMMAND.format(pid_file=pid_file)
         result = await self._sandbox.execute(
-            KILL_COMMAND, timeout=KILL_TIMEOUT, on_stdout=_ignore
+            command, timeout=KILL_TIMEOUT, on_stdout=_ignore
         )
         if result.exit_code not in (0, 1):
             logger.warning(
                 "could not kill the timed-out command: %s", result.stderr.strip()
             )
+
+
+def _raise_failure(
+    label: str, status: int, stdout: _Tail, stderr: _Tail, timed_out: bool, limit: float
+) -> None:
+    out, err = stdout.text(), stderr.text()
+    if timed_out:
+        reason = f"timed out after {limit:g} s and was killed"
+        raise SetupTimeoutError(label, status, out, err, reason=reason)
+    if DISK_FULL_MARKER in out or DISK_FULL_MARKER in err:
+        reason = (
+            f"failed with exit status {status} because the guest disk is full; "
+            "raise disk-size in [tool.hatch.build.targets.wheel.hooks.custom]"
+        )
+        raise DiskFullError(label, status, out, err, reason=reason)
+    raise SetupCommandError(label, status, out, err)
 
 
 def _ignore(_line: str) -> None:

@@ -21,7 +21,7 @@ from quicksand_overlay_scaffold.overlay.errors import (
     BuildInterruptedError,
     SaveFailedError,
 )
-from quicksand_overlay_scaffold.overlay.guest import PID_FILE, GuestShell
+from quicksand_overlay_scaffold.overlay.guest import PID_FILE_PATTERN, GuestShell
 from quicksand_overlay_scaffold.overlay.progress import Progress
 from quicksand_overlay_scaffold.overlay.qemu import QemuTools, compress_overlay
 from quicksand_overlay_scaffold.overlay.settings import OverlaySettings
@@ -126,7 +126,7 @@ async def _set_up_and_save(
     timings["setup"] = _since(started)
     progress("waiting", "quicksand-overlay: saving the overlay disk")
     started = time.monotonic()
-    await sandbox.execute(f"rm -f {PID_FILE}", timeout=30)
+    await sandbox.execute(f"rm -f {PID_FILE_PATTERN}", timeout=30)
     await _save(sandbox, target)
     timings["save"] = _since(started)
     return shell.files_read
