@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from quicksand_core import ExecuteResult
+from quicksand_core import ExecuteResult, NetworkMode
 
 from quicksand_overlay_scaffold.cli import main as scaffold
-from quicksand_overlay_scaffold.errors import RevertFailedError
+from quicksand_overlay_scaffold.errors import RevertFailedError, VMBootError
+from quicksand_overlay_scaffold.overlay.builder import BuildOutcome
+from quicksand_overlay_scaffold.overlay.project import load_project
 from quicksand_overlay_scaffold.pytest_plugin import _fixtures
 from quicksand_overlay_scaffold.pytest_plugin._loop import LoopThread
 from quicksand_overlay_scaffold.pytest_plugin._session import OverlaySession
@@ -199,3 +201,91 @@ def test_project_root_missing(tmp_path: Path) -> None:
         pytest.UsageError, match="run pytest inside the generated project"
     ):
         _fixtures.find_project_root(tmp_path)
+
+
+def recorded_outcome(project: Path) -> BuildOutcome:
+    settings = {"memory": "1G", "cpus": 2, "disk_size": "2G"}
+    images = project / "src" / "unit_box" / "images"
+    return BuildOutcome(rebuilt=False, images_dir=images, record={"settings": settings})
+
+
+def test_boot_spec_uses_recorded_settings(
+    alpine_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUICKSAND_OVERLAY_ACCEL", "tcg")
+    project = load_project(alpine_project)
+    outcome = recorded_outcome(alpine_project)
+
+    spec = _fixtures.boot_spec(project, outcome, NetworkMode.NONE)
+
+    assert spec.images_dir == str(outcome.images_dir)
+    assert spec.label == "unit-box"
+    assert spec.sandbox_kwargs == {
+        "memory": "1G",
+        "cpus": 2,
+        "disk_size": "2G",
+        "accel": "tcg",
+        "boot_timeout": project.settings.boot_timeout or 600.0,
+        "extra_qemu_args": ["-cpu", "max"],
+        "network_mode": NetworkMode.NONE,
+    }
+
+
+def test_boot_spec_invalid_accelerator(
+    alpine_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUICKSAND_OVERLAY_ACCEL", "fast")
+    project = load_project(alpine_project)
+    with pytest.raises(pytest.fail.Exception) as raised:
+        _fixtures.boot_spec(project, recorded_outcome(alpine_project), NetworkMode.NONE)
+    message = str(raised.value)
+    assert "invalid QUICKSAND_OVERLAY_ACCEL='fast'" in message
+    assert message.endswith("Run uv run pytest again after the fix.")
+
+
+def test_session_boot_retried_after_timeout(
+    loop: LoopThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A boot that timed out is tried once more, as in the build."""
+    attempts: list[int] = []
+
+    async def start(vm: GuestVM) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("Failed to connect to guest agent") from TimeoutError()
+        vm.sandbox = LocalSandbox(tmp_path)  # type: ignore[assignment]
+
+    monkeypatch.setattr(GuestVM, "_start", start)
+    lines: list[str] = []
+    session = OverlaySession(loop, BootSpec("unused", label="local"), lines.append)
+
+    session.shared_vm()
+
+    assert len(attempts) == 2
+    assert session.boots == 1
+    assert (
+        lines[0]
+        == "quicksand-overlay: booting local for the test session (accelerator auto)"
+    )
+    assert lines[1].endswith("booting once more")
+    assert lines[2].endswith("(attempt 2 of 2)")
+    session.close()
+
+
+def test_session_boot_failure_remembered(
+    loop: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a failed boot, later tests fail at once without booting again."""
+    attempts: list[int] = []
+
+    async def start(vm: GuestVM) -> None:
+        attempts.append(1)
+        raise RuntimeError("Image not found: 'box'")
+
+    monkeypatch.setattr(GuestVM, "_start", start)
+    session = OverlaySession(loop, BootSpec("unused", label="local"), print)
+
+    for _ in range(2):
+        with pytest.raises(VMBootError, match="base image is not installed"):
+            session.shared_vm()
+    assert len(attempts) == 1

@@ -123,7 +123,9 @@ def skip_or_fail(message: str) -> None:
     pytest.skip(message)
 
 
-def build_overlay(project_root: Path, report: Callable[[str], None]) -> Any:
+def build_overlay(
+    project_root: Path, report: Callable[[str], None]
+) -> tuple[OverlayProject, BuildOutcome]:
     """Build the overlay if missing or out of date; turn build errors into test errors."""
     try:
         project = load_project(project_root)
@@ -162,7 +164,10 @@ def boot_spec(
 ) -> BootSpec:
     """Return how to boot the built overlay: recorded settings, the build's accelerator."""
     settings = project.settings
-    accelerator = choose_accelerator(settings.accelerator)
+    try:
+        accelerator = choose_accelerator(settings.accelerator)
+    except OverlayBuildError as error:
+        pytest.fail(f"{error}\nRun {RERUN_HINT} again after the fix.", pytrace=False)
     kwargs: dict[str, Any] = dict(outcome.record.get("settings", {}))
     kwargs.update(
         accel=accelerator.name,

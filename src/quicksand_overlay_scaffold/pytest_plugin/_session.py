@@ -12,6 +12,10 @@ from quicksand_overlay_scaffold.pytest_plugin._vm import BootSpec, GuestVM
 
 logger = logging.getLogger(__name__)
 
+# As in the build: a TCG guest on a busy host can stall early in boot while the
+# next boot works, so a boot that timed out is tried once more.
+BOOT_ATTEMPTS = 2
+
 
 class OverlaySession:
     """Boots the shared VM on first use and hands it to tests in the booted state."""
@@ -66,13 +70,22 @@ class OverlaySession:
         if self._boot_failure is not None:
             raise VMBootError(self._boot_failure)
         accel = self.spec.sandbox_kwargs.get("accel", "auto")
-        self.report(f"{BOOTING_PREFIX}{self.spec.label} {purpose} (accelerator {accel})")
-        vm = GuestVM(self.loop, self.spec)
-        try:
-            seconds = vm.boot()
-        except VMBootError as error:
-            self._boot_failure = str(error)
-            raise
+        announcement = (
+            f"{BOOTING_PREFIX}{self.spec.label} {purpose} (accelerator {accel})"
+        )
+        for attempt in range(1, BOOT_ATTEMPTS + 1):
+            suffix = f" (attempt {attempt} of {BOOT_ATTEMPTS})" if attempt > 1 else ""
+            self.report(announcement + suffix)
+            vm = GuestVM(self.loop, self.spec)
+            try:
+                seconds = vm.boot()
+                break
+            except VMBootError as error:
+                if attempt < BOOT_ATTEMPTS and _timed_out(error):
+                    self.report(f"quicksand-overlay: {error}; booting once more")
+                    continue
+                self._boot_failure = str(error)
+                raise
         self.boots += 1
         self.report(f"quicksand-overlay: {self.spec.label} booted in {seconds:.1f} s")
         return vm
@@ -82,3 +95,13 @@ class OverlaySession:
         vm, self._shared = self._shared, None
         if vm is not None:
             vm.stop()
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Return whether ERROR or an exception it was raised from is a timeout."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, TimeoutError):
+            return True
+        current = current.__cause__
+    return False

@@ -37,6 +37,9 @@ _CHECK_AND_ARM = (
 # Exit statuses of a command that `timeout -s KILL` stopped: 128 + SIGKILL from
 # a shell, -1 where the guest agent reports a process killed by a signal.
 KILLED_STATUSES = (137, -1)
+# Seconds start() may take beyond the boot timeout: after the agent connects,
+# quicksand connects QMP and may grow the guest file system.
+START_MARGIN = 60.0
 # Seconds that quicksand waits for a stopping VM before it kills QEMU, plus margin.
 STOP_TIMEOUT = 60.0
 
@@ -65,7 +68,14 @@ class GuestVM:
         started = time.perf_counter()
         boot_timeout = float(self.spec.sandbox_kwargs.get("boot_timeout", 600.0))
         try:
-            self.loop.run(self._start(), timeout=boot_timeout + 60.0)
+            self.loop.run(self._start(), timeout=boot_timeout + START_MARGIN)
+        except TimeoutError as error:
+            self.stop()
+            raise VMBootError(
+                f"the {self.spec.label} VM did not boot within "
+                f"{boot_timeout + START_MARGIN:g} s; raise boot-timeout in "
+                "pyproject.toml if this host is slow"
+            ) from error
         except Exception as error:
             self.stop()
             raise VMBootError(_boot_failure_message(self.spec, error)) from error
