@@ -66,10 +66,10 @@ def boot(*failures: BaseException | None) -> tuple[list[FakeSandbox], list[str]]
 
 
 def test_timeout_retried_once() -> None:
-    made, messages = boot(agent_timeout(), None)
-    assert len(made) == 2
-    assert made[0].cleaned is True
-    assert made[1].stopped is True
+    sandboxes, messages = boot(agent_timeout(), None)
+    assert len(sandboxes) == 2
+    assert sandboxes[0].cleaned is True
+    assert sandboxes[1].stopped is True
     assert messages[0] == "quicksand-overlay: booting x"
     assert messages[1].endswith("starting it once more")
     assert messages[2] == "quicksand-overlay: booting x (attempt 2 of 2)"

@@ -20,9 +20,9 @@ from quicksand_overlay_scaffold.overlay.errors import InvalidSettingError
 ENV_VAR = "QUICKSAND_OVERLAY_ACCEL"
 CHOICES = ("auto", "kvm", "tcg", "hvf", "whpx")
 
-# Boot timeouts in seconds. Under TCG an Alpine guest needs about 20 s and an
-# Ubuntu guest several minutes on a 2-core x86_64 host; 600 s is also the
-# value quicksand-core switches to for TCG.
+# Boot timeouts in seconds. Under TCG an Alpine guest booted in 20 s to about
+# 2.5 min on a 2-core x86_64 host, the longer times with four VMs running.
+# 600 s is also the value quicksand-core 0.14 switches to for TCG.
 HARDWARE_BOOT_TIMEOUT = 120.0
 TCG_BOOT_TIMEOUT = 600.0
 TCG_QEMU_ARGS = ("-cpu", "max")

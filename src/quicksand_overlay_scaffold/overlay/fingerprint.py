@@ -1,9 +1,10 @@
 """Fingerprint the inputs of an overlay build and store it as overlay-build.json.
 
-The fingerprint is a sha256 over a canonical JSON document of the inputs:
-the base image (package, version and the sha256 of its disk file), the host
-architecture, the settings that shape the disk and the sha256 of each project
-file the setup reads. Equal fingerprints mean the overlay need not be rebuilt.
+The fingerprint is a sha256 over a canonical JSON document of the inputs.
+They are the base image (package, version and the sha256 of its disk file),
+the host architecture, the settings that shape the disk and the sha256 of each
+project file the setup reads. Equal fingerprints mean the overlay need not be
+rebuilt.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where build progress goes: hatch's ``app.display_*`` in a build, stderr elsewhere."""
+"""Progress reporting: hatch's ``app.display_*`` in a build, stderr elsewhere."""
 
 from __future__ import annotations
 

@@ -31,9 +31,10 @@ logger = logging.getLogger(__name__)
 BOOTING_PREFIX = "quicksand-overlay: booting "
 ROUTE_WAIT_SECONDS = 60
 CONSOLE_TAIL_LINES = 15
-# An Alpine guest under TCG once stopped early in boot (both vCPUs stuck, no
-# console output after SeaBIOS) on a 2-core host running four VMs, and the
-# next boot worked. So a boot that times out is tried once more.
+# An Alpine guest under TCG once stopped early in boot (no console output
+# after SeaBIOS, one vCPU halted and the other spinning) on a 2-core host
+# running four VMs, while other boots worked. So a boot that times out is
+# tried once more.
 BOOT_ATTEMPTS = 2
 # quicksand-core 0.14 waits up to boot_timeout for the agent over virtio-serial
 # and then up to boot_timeout again over TCP, and start() also grows the file
