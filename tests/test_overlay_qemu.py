@@ -35,8 +35,9 @@ def test_glibc_failure_explained(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A QEMU built for a newer glibc gets the glibc 2.38 explanation."""
-    (tmp_path / "error.txt").write_text(GLIBC_ERROR + "\n")
-    fake_program(tmp_path, "qemu-img", f"cat '{tmp_path / 'error.txt'}' >&2; exit 1")
+    # PATH contains only tmp_path, so the script uses the shell's own echo.
+    escaped = GLIBC_ERROR.replace("`", "\\`")
+    fake_program(tmp_path, "qemu-img", f'echo "{escaped}" >&2; exit 1')
     fake_program(tmp_path, "qemu-system-x86_64", "echo 'QEMU emulator version 7.2'")
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(QemuNotFoundError) as caught:
