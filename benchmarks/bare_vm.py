@@ -22,7 +22,7 @@ ROUTE_COMMAND = (
 
 
 def sandbox_arguments(project: Path) -> tuple[str, dict, str]:
-    """Return the base image, the Sandbox keyword arguments and the accelerator name.
+    """Return the base image, the Sandbox keyword arguments and the accelerator chosen.
 
     They are the ones the project's build passes, read through the same
     functions the build hook uses.
@@ -42,7 +42,7 @@ def sandbox_arguments(project: Path) -> tuple[str, dict, str]:
         "network_mode": network,
         **settings.sandbox_kwargs(),
     }
-    return settings.base, arguments, accelerator.name
+    return settings.base, arguments, f"{accelerator.name} ({accelerator.reason})"
 
 
 async def _boot_run_stop(image: str, arguments: dict, commands: list[str]) -> dict:

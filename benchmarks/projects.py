@@ -77,3 +77,11 @@ def overlay_files(project: Path) -> list[Path]:
 def wheel_members(wheel: Path) -> list[zipfile.ZipInfo]:
     with zipfile.ZipFile(wheel) as archive:
         return [info for info in archive.infolist() if not info.is_dir()]
+
+
+def accelerator_description() -> str:
+    """Return the accelerator a build on this machine picks, and why."""
+    from quicksand_overlay_scaffold.overlay.accelerator import choose_accelerator
+
+    accelerator = choose_accelerator()
+    return f"{accelerator.name} ({accelerator.reason})"

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from measure import run_timed, summarize
-from projects import BuildRun, build_wheel, wheel_members
+from projects import BuildRun, accelerator_description, build_wheel, wheel_members
 from report import target
 from workspace import Workspace
 
@@ -108,6 +108,7 @@ def run(workspace: Workspace, repetitions: int) -> dict:
     imports = cold_imports(workspace, project)
     for module, seconds in imports.items():
         result["values"][f"import {module}, fresh environment (s)"] = seconds
+    result["accelerator"] = accelerator_description()
     for record in result["targets"]:
         if "explanation" in record:
             record["explanation"] = ratio_explanation(imports, samples)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from projects import build_wheel, overlay_files
+from projects import accelerator_description, build_wheel, overlay_files
 from report import target
 from workspace import Workspace, replace_setup
 
@@ -74,6 +74,7 @@ def run(workspace: Workspace, repetitions: int) -> dict:
         )
         explanation = trim_explanation(trimmed["overlay_bytes"] / kept)
     return {
+        "accelerator": accelerator_description(),
         "measurements": {},
         "values": values,
         "targets": [

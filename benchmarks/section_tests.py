@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from measure import CommandResult, run_timed, summarize
-from projects import BOOT_LINE, count_lines
+from measure import run_timed, summarize
+from projects import BOOT_LINE, accelerator_description, count_lines
 from report import target
 from workspace import Workspace
 
@@ -18,6 +20,12 @@ PROJECT = "suite-box"
 TEST_COUNTS = (1, 5, 20)
 TARGET_SECONDS_PER_TEST = 0.5
 TEST_FILE = "tests/test_bench_trivial.py"
+# The plugin reports each boot's duration on the terminal in this form.
+BOOTED = re.compile(r"quicksand-overlay: \S+ booted in ([0-9.]+) s")
+# pytest --durations=0 lists each phase of each test: "0.52s setup tests/x.py::t".
+DURATION = re.compile(
+    r"^([0-9.]+)s (setup|call|teardown) +\S+::(test_trivial_\d+)", re.MULTILINE
+)
 
 TEST_HEADER = '''\
 """Trivial checks written by the benchmark: each costs one command and one revert."""
@@ -40,15 +48,47 @@ def prepare(workspace: Workspace, project: Path) -> None:
     run_timed([*command, "--directory", str(project)], env=workspace.build_env())
 
 
-def run_session(workspace: Workspace, project: Path, count: int) -> CommandResult:
-    """Run one pytest session over COUNT trivial tests and return the timed command."""
+@dataclass
+class Session:
+    """One pytest session: wall time, the boot time it reported, VMs, per-test times."""
+
+    seconds: float
+    boot_seconds: float
+    vm_boots: int
+    boot_lines: int
+    test_seconds: list[float]
+    phase_seconds: dict[str, list[float]]
+
+    @property
+    def without_boot(self) -> float:
+        return self.seconds - self.boot_seconds
+
+
+def run_session(workspace: Workspace, project: Path, count: int) -> Session:
+    """Run one pytest session over COUNT trivial tests."""
     write_tests(project, count)
     junit = project / f"junit-{count}.xml"
     command = [str(project / ".venv" / "bin" / "python"), "-m", "pytest", TEST_FILE]
     command += ["-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
+    command += ["--durations=0", "--durations-min=0"]
     result = run_timed(command, cwd=project, env=workspace.build_env(), count_vms=True)
-    logger.info("%d tests: %.1f s, %d VM boots", count, result.seconds, result.vm_boots)
-    return result
+    boots = [float(seconds) for seconds in BOOTED.findall(result.output)]
+    session = Session(
+        seconds=result.seconds,
+        boot_seconds=sum(boots),
+        vm_boots=result.vm_boots,
+        boot_lines=count_lines(result.output, BOOT_LINE),
+        test_seconds=test_seconds(junit),
+        phase_seconds=phase_seconds(result.output),
+    )
+    logger.info(
+        "%d tests: %.1f s (boot %.1f s), %d VM boots",
+        count,
+        session.seconds,
+        session.boot_seconds,
+        session.vm_boots,
+    )
+    return session
 
 
 def test_seconds(junit: Path) -> list[float]:
@@ -57,81 +97,125 @@ def test_seconds(junit: Path) -> list[float]:
     return [float(case.get("time", "nan")) for case in tree.iter("testcase")]
 
 
+def phase_seconds(output: str) -> dict[str, list[float]]:
+    """Return the setup, call and teardown times of every test but the first.
+
+    The first test's setup boots the VM; the others' setup reverts it.
+    """
+    phases: dict[str, list[float]] = {"setup": [], "call": [], "teardown": []}
+    for seconds, phase, name in DURATION.findall(output):
+        if name != "test_trivial_0":
+            phases[phase].append(float(seconds))
+    return phases
+
+
 def run(workspace: Workspace, repetitions: int) -> dict:
     parent = workspace.fresh_dir("tests")
     project = workspace.scaffold(parent, PROJECT)
     prepare(workspace, project)
     first = run_session(workspace, project, 1)  # builds the overlay, then boots it
-    sessions: dict[int, list[CommandResult]] = {count: [] for count in TEST_COUNTS}
-    per_test: dict[int, list[float]] = {count: [] for count in TEST_COUNTS}
+    sessions: dict[int, list[Session]] = {count: [] for count in TEST_COUNTS}
     for _ in range(repetitions):
         for count in TEST_COUNTS:
             sessions[count].append(run_session(workspace, project, count))
-            per_test[count] += test_seconds(project / f"junit-{count}.xml")
-    return summarize_sessions(first, sessions, per_test)
+    result = summarize_sessions(first, sessions)
+    result["accelerator"] = accelerator_description()
+    return result
 
 
-def summarize_sessions(
-    first: CommandResult,
-    sessions: dict[int, list[CommandResult]],
-    per_test: dict[int, list[float]],
-) -> dict:
-    stats = {
-        f"session with {count} tests (s)": summarize([r.seconds for r in results])
-        for count, results in sessions.items()
-    }
-    stats |= {
-        f"one test's own time, {count}-test sessions (s)": summarize(times)
-        for count, times in per_test.items()
-    }
-    medians = {
-        count: statistics.median(r.seconds for r in rs)
-        for count, rs in sessions.items()
-    }
-    low, high = TEST_COUNTS[0], TEST_COUNTS[-1]
-    added = (medians[high] - medians[low]) / (high - low)
-    boots = [r.vm_boots for results in sessions.values() for r in results]
-    boot_lines = [
-        count_lines(r.output, BOOT_LINE) for rs in sessions.values() for r in rs
-    ]
+def added_per_test(
+    sessions: dict[int, list[Session]], low: int, high: int, key
+) -> float:
+    """Return the median session time's growth per test from LOW to HIGH tests."""
+    medians = {n: statistics.median(key(s) for s in sessions[n]) for n in (low, high)}
+    return (medians[high] - medians[low]) / (high - low)
+
+
+def summarize_sessions(first: Session, sessions: dict[int, list[Session]]) -> dict:
+    stats = {}
+    for count, runs in sessions.items():
+        stats[f"session with {count} tests (s)"] = summarize([r.seconds for r in runs])
+        stats[f"session with {count} tests, boot excluded (s)"] = summarize(
+            [r.without_boot for r in runs]
+        )
+        stats[f"one test's own time, {count}-test sessions (s)"] = summarize(
+            [t for r in runs for t in r.test_seconds[1:]] or [float("nan")]
+        )
+    every = [r for runs in sessions.values() for r in runs]
+    for phase in ("setup", "call", "teardown"):
+        times = [t for r in every for t in r.phase_seconds[phase]]
+        if times:
+            stats[f"a test's {phase}, all but the first test (s)"] = summarize(times)
+    stats["boot reported by the plugin (s)"] = summarize(
+        [r.boot_seconds for r in every]
+    )
+    low, middle, high = TEST_COUNTS
+    added = added_per_test(sessions, low, high, lambda r: r.without_boot)
     values = {
         "first session, which builds the overlay (s)": first.seconds,
-        f"added time per test, from {low} to {high} tests (s)": added,
-        f"added time per test, from {low} to {TEST_COUNTS[1]} tests (s)": (
-            medians[TEST_COUNTS[1]] - medians[low]
-        )
-        / (TEST_COUNTS[1] - low),
-        "VMs booted per session (min)": min(boots),
-        "VMs booted per session (max)": max(boots),
-        "'booting' log lines per session (max)": max(boot_lines),
+        "VMs booted by the first session": first.vm_boots,
+        f"added time per test, {low} to {high} tests, boot excluded (s)": added,
+        f"added time per test, {low} to {middle} tests, boot excluded (s)": (
+            added_per_test(sessions, low, middle, lambda r: r.without_boot)
+        ),
+        f"added time per test, {low} to {high} tests, wall time (s)": (
+            added_per_test(sessions, low, high, lambda r: r.seconds)
+        ),
+        "VMs booted per session (min)": min(r.vm_boots for r in every),
+        "VMs booted per session (max)": max(r.vm_boots for r in every),
+        "'booting' log lines per session (max)": max(r.boot_lines for r in every),
     }
     return {
         "measurements": stats,
         "values": values,
         "targets": [
-            target("VMs booted per session (max)", max(boots), "==", 1),
-            target("VMs booted per session (min)", min(boots), "==", 1),
             target(
-                "added time per test (s)",
+                "VMs booted per session (max)", max(r.vm_boots for r in every), "==", 1
+            ),
+            target(
+                "VMs booted per session (min)", min(r.vm_boots for r in every), "==", 1
+            ),
+            target(
+                "added time per test, boot excluded (s)",
                 added,
                 "<=",
                 TARGET_SECONDS_PER_TEST,
-                missed_because=(
-                    "each test's revert to the booted checkpoint and the check that "
-                    "the revert happened cost more than the target under TCG"
-                ),
+                missed_because=per_test_explanation(every),
             ),
         ],
-        "notes": [
-            (
-                "Each session runs the generated project's pytest over a file of N trivial "
-                "testinfra tests (`host.file('/etc/os-release').exists`) in the "
-                "project's environment created by `uv sync --group dev`. A session's time is "
-                "the wall time of the whole pytest process: start-up, boot, tests, stop."
-            ),
-            (
-                "Added time per test is the difference of the median session times divided "
-                "by the difference in the number of tests."
-            ),
-        ],
+        "notes": NOTES,
     }
+
+
+def per_test_explanation(every: list[Session]) -> str:
+    medians = {}
+    for phase in ("setup", "call", "teardown"):
+        times = [t for r in every for t in r.phase_seconds[phase]]
+        medians[phase] = statistics.median(times) if times else float("nan")
+    return (
+        f"a test's setup, the revert to the booted checkpoint and the check that it "
+        f"happened, takes {medians['setup']:.2f} s (median), its call "
+        f"{medians['call']:.2f} s and its teardown {medians['teardown']:.2f} s; every "
+        "guest command is one round trip to a guest emulated by TCG"
+    )
+
+
+NOTES = [
+    (
+        "Each session runs the generated project's pytest over a file of N trivial "
+        "testinfra tests (`host.file('/etc/os-release').exists`) in the project's "
+        "environment created by `uv sync --group dev`. A session's time is the wall "
+        "time of the whole pytest process: start-up, boot, tests, stop. The first "
+        "session also builds the overlay and is not counted."
+    ),
+    (
+        "Added time per test is the difference of the median session times divided by "
+        "the difference in the number of tests. Boot time under TCG varies by more "
+        "than 20 tests cost, so the target uses session times minus the boot time the "
+        "plugin reports ('booted in N s'); the plain wall-time figure is shown too."
+    ),
+    (
+        "A test's own time is its setup, call and teardown from pytest's JUnit XML "
+        "report, leaving out each session's first test, whose setup boots the VM."
+    ),
+]

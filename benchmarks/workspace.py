@@ -56,6 +56,10 @@ class Workspace:
         return path
 
     @cached_property
+    def overlay_cache(self) -> Path:
+        return self.fresh_dir("overlay-cache")
+
+    @cached_property
     def wheelhouse(self) -> Path:
         """Build a wheel of this checkout into root/wheelhouse and return the folder.
 
@@ -91,6 +95,9 @@ class Workspace:
             env[name] = separator.join(filter(None, [str(self.wheelhouse), existing]))
         env["QUICKSAND_AUTO_INSTALL"] = "0"
         env.pop("QUICKSAND_OVERLAY_REBUILD", None)
+        # The build hook keeps overlays by fingerprint in a user cache and restores
+        # them without a boot; a cache of this run's own keeps every first build real.
+        env["QUICKSAND_OVERLAY_CACHE"] = str(self.overlay_cache)
         return env
 
     def make_venv(self, name: str, *requirements: str) -> Path:
