@@ -131,6 +131,14 @@ def test_missing_file_recorded(project: Path) -> None:
     assert hashes == {"files/gone.conf": "missing"}
 
 
+def test_outside_file_keeps_path(project: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "shared.conf"
+    outside.write_text("shared\n")
+    assert hash_files(project, [outside]) == {
+        str(outside.resolve()): file_sha256(outside)
+    }
+
+
 def test_expand_inputs_globs(project: Path) -> None:
     (project / "files" / "b.conf").write_text("b\n")
     found = expand_inputs(project, ["files/*.conf", "not-there.txt"])

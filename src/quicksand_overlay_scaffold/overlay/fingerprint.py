@@ -77,11 +77,16 @@ def host_arch() -> str:
 
 
 def hash_files(root: Path, paths: Iterable[Path]) -> dict[str, str]:
-    """Return {path relative to ROOT, in POSIX form: sha256 or "missing"}."""
+    """Return {path relative to ROOT in POSIX form: sha256, or "missing"} for PATHS."""
     hashes: dict[str, str] = {}
     for path in paths:
-        absolute = path if path.is_absolute() else root / path
-        key = absolute.resolve().relative_to(root.resolve()).as_posix()
+        absolute = (path if path.is_absolute() else root / path).resolve()
+        # A file outside the project (copied in with an absolute path) keeps
+        # its absolute path as its key.
+        inside = absolute.is_relative_to(root.resolve())
+        key = (
+            absolute.relative_to(root.resolve()).as_posix() if inside else str(absolute)
+        )
         hashes[key] = file_sha256(absolute) if absolute.is_file() else MISSING
     return dict(sorted(hashes.items()))
 
