@@ -65,6 +65,7 @@ def run(workspace: Workspace, repetitions: int) -> dict:
     project = workspace.scaffold(parent, PROJECT)
     replace_setup(project, setup_body(commands_for(0)))
     first = build_wheel(workspace, project)  # warm-up: fills uv's cache
+    first_timings = recorded_timings(project)
     image, arguments, accelerator = sandbox_arguments(project)
     builds: list[dict] = []
     bare: list[dict] = []
@@ -75,6 +76,22 @@ def run(workspace: Workspace, repetitions: int) -> dict:
     result = summarize_builds(builds, bare)
     result["accelerator"] = accelerator
     result["values"]["first build (s)"] = first.result.seconds
+    result["values"]["first build: boot phase (s)"] = first_timings.get("boot", 0.0)
+    boots = [first.result.vm_boots, *(b["VMs booted"] for b in builds)]
+    result["targets"].insert(
+        0,
+        target(
+            "VMs booted per changed build, first build included (max)",
+            max(boots),
+            "==",
+            1,
+            missed_because=(
+                f"a build booted {max(boots)} VMs: a boot that produced no guest agent "
+                "within the boot timeout was stopped and retried, so that build waited "
+                "on the timeout (see the boot phases above)"
+            ),
+        ),
+    )
     return result
 
 
@@ -94,7 +111,6 @@ def summarize_builds(builds: list[dict], bare: list[dict]) -> dict:
     values = {
         "bare boot + setup commands + stop, median (s)": baseline,
         "build total / bare, median": ratio,
-        "VMs booted per changed build (max)": max(b["VMs booted"] for b in builds),
         "VMs booted by the unchanged builds": sum(
             b["VMs booted by the unchanged build"] for b in builds
         ),

@@ -138,9 +138,11 @@ def summarize_sessions(first: Session, sessions: dict[int, list[Session]]) -> di
         stats[f"session with {count} tests, boot excluded (s)"] = summarize(
             [r.without_boot for r in runs]
         )
-        stats[f"one test's own time, {count}-test sessions (s)"] = summarize(
-            [t for r in runs for t in r.test_seconds[1:]] or [float("nan")]
-        )
+        own_times = [t for r in runs for t in r.test_seconds[1:]]
+        if own_times:
+            stats[f"one test's own time, {count}-test sessions (s)"] = summarize(
+                own_times
+            )
     every = [r for runs in sessions.values() for r in runs]
     for phase in ("setup", "call", "teardown"):
         times = [t for r in every for t in r.phase_seconds[phase]]
