@@ -12,7 +12,7 @@ from measure import BenchmarkError
 logger = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT = 120.0
-# The guest agent answers before the guest's network is up. Like the build,
+# The guest agent responds before the guest's network is up. Like the build,
 # wait for a default route (polling /proc/net/route once a second).
 ROUTE_COMMAND = (
     "i=0; while [ $i -lt 60 ]; do "

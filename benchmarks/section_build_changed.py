@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 PROJECT = "change-box"
 TARGET_RATIO = 1.5
 # Commands any Alpine guest runs without network access; the last one changes
-# with every build, so that each build sees a changed setup.
+# with every build, so that each build has a changed setup.
 COMMANDS = [
     f"echo {PROJECT} > /etc/overlay-release",
     "adduser -D -s /bin/sh bench",
@@ -145,8 +145,8 @@ def summarize_builds(builds: list[dict], bare: list[dict]) -> dict:
 
 
 # A phase that waits on a timeout and then goes on stalls for at least that
-# timeout. The shortest such timeout in a build is 5 s, the margin the host
-# adds to a guest command's own timeout in quicksand-core 0.14.
+# timeout. The smallest such wait known here is 5 s, the margin the host adds
+# to a guest command's own timeout in quicksand-core 0.14.
 WAIT_LIMIT = 5.0
 
 # Each build phase and the step of the bare VM that does the same work. Save
