@@ -324,8 +324,9 @@ def test_accelerator_auto_env_detects(package, tmp_path):
         (["--cpus", "0"], "argument --cpus: 0 is not a positive number"),
         (["--network", "wifi"], "argument --network: invalid choice: 'wifi'"),
         (["--timeout", "soon"], "argument --timeout: invalid float value: 'soon'"),
+        (["--boot-timeout", "x"], "argument --boot-timeout: invalid float value: 'x'"),
     ],
-    ids=["cpus", "network", "timeout"],
+    ids=["cpus", "network", "timeout", "boot-timeout"],
 )
 def test_main_usage_errors(project, tmp_path, args, expected):
     result = run_module(project, *args, "true", images_dir=tmp_path)
@@ -424,6 +425,10 @@ def test_readme_settings_defaults(tmp_path, base):
     assert f'| guest disk size, such as `"10G"` | {disk_default} |' in readme
 
 
+# Long enough for an Alpine boot under TCG on a busy 2-core host (20-80 s
+# measured), short enough that a guest that never boots fails the test.
+BOOT_TIMEOUT = 300
+
 BOOT_SCRIPT = f"""
 import asyncio
 
@@ -431,7 +436,7 @@ from {MODULE} import {CLASS}
 
 
 async def main():
-    async with {CLASS}() as sandbox:
+    async with {CLASS}(boot_timeout={BOOT_TIMEOUT}) as sandbox:
         result = await sandbox.execute("nproc; id -un app; cat /etc/{NAME}-release")
         print(sandbox.accelerator, sandbox.config.cpus, sandbox.config.memory)
         print(sandbox.config.extra_qemu_args)
@@ -456,12 +461,12 @@ def test_built_overlay_boots(tmp_path):
 
     command = f"cat /etc/{NAME}-release && exit 3"
     result = subprocess.run(
-        [sys.executable, "-m", MODULE, command],
+        [sys.executable, "-m", MODULE, "--boot-timeout", str(BOOT_TIMEOUT), command],
         check=False,
         capture_output=True,
         text=True,
         env=env,
-        timeout=900,
+        timeout=3 * BOOT_TIMEOUT,
     )
     assert result.stdout == f"NAME={NAME}\n", result.stderr
     assert result.returncode == 3, result.stderr
@@ -472,7 +477,7 @@ def test_built_overlay_boots(tmp_path):
         capture_output=True,
         text=True,
         env=env,
-        timeout=900,
+        timeout=3 * BOOT_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

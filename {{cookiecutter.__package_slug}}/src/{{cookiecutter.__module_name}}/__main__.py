@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="guest network mode (default: mounts_only, which has no internet)",
     )
     parser.add_argument(
+        "--boot-timeout",
+        type=float,
+        help="seconds to wait for the VM to boot (default: 120, or 600 under TCG)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=600.0,
@@ -103,6 +108,7 @@ async def run(args: argparse.Namespace) -> int:
         "memory": args.memory,
         "cpus": args.cpus,
         "network_mode": args.network,
+        "boot_timeout": args.boot_timeout,
     }
     config = {key: value for key, value in requested.items() if value is not None}
     async with {{ cookiecutter.__class_name }}(**config) as sandbox:

@@ -25,6 +25,8 @@ ACCEL_ENV = "QUICKSAND_OVERLAY_ACCEL"
 ACCELERATORS = ("kvm", "tcg", "hvf", "whpx", "auto")
 # Boot timeouts in seconds. 600 is also what quicksand-core 0.14 switches to
 # under TCG, where an Alpine guest boots in about 20 s on a 2-core x86_64 host.
+# NOTE: quicksand-core 0.14 waits up to the timeout twice (virtio-serial, then
+# HTTP), so a guest that never boots fails only after twice this long.
 HARDWARE_BOOT_TIMEOUT = 120.0
 TCG_BOOT_TIMEOUT = 600.0
 # The build record's settings that apply at run time. Build-only settings such
