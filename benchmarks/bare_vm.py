@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from measure import BenchmarkError
 
@@ -45,13 +46,40 @@ def sandbox_arguments(project: Path) -> tuple[str, dict, str]:
     return settings.base, arguments, f"{accelerator.name} ({accelerator.reason})"
 
 
-async def _boot_run_stop(image: str, arguments: dict, commands: list[str]) -> dict:
+# A bare boot that has not reached the guest agent by then is stopped and tried
+# once more, as the build does: under TCG on a busy 2-core host an Alpine guest
+# now and then stops early in boot, while a normal boot there takes under 100 s.
+BOOT_LIMIT = 300.0
+BOOT_ATTEMPTS = 2
+
+
+async def _start(image: str, arguments: dict) -> tuple[Any, float, int]:
+    """Start a Sandbox; return it, the seconds of the boot that worked, the attempts."""
     from quicksand_core import Sandbox
 
-    sandbox = Sandbox(image=image, **arguments)
-    started = time.perf_counter()
-    await sandbox.start()
-    timings = {"start": time.perf_counter() - started}
+    for attempt in range(1, BOOT_ATTEMPTS + 1):
+        sandbox = Sandbox(image=image, **arguments)
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(sandbox.start(), BOOT_LIMIT)
+        except TimeoutError:
+            # NOTE: quicksand-core 0.14 leaves QEMU running after a cancelled
+            # start(); its private _cleanup() stops it and may be repeated.
+            await sandbox._cleanup()
+            logger.warning(
+                "bare VM: no guest agent after %.0f s; booting again", BOOT_LIMIT
+            )
+            continue
+        return sandbox, time.perf_counter() - started, attempt
+    raise BenchmarkError(
+        f"the bare {image} VM did not boot within {BOOT_LIMIT:.0f} s in "
+        f"{BOOT_ATTEMPTS} attempts; rerun this section when the machine is less busy"
+    )
+
+
+async def _boot_run_stop(image: str, arguments: dict, commands: list[str]) -> dict:
+    sandbox, seconds, attempts = await _start(image, arguments)
+    timings = {"start": seconds, "boot attempts": attempts}
     try:
         if arguments["network_mode"].name == "FULL":
             started = time.perf_counter()
@@ -89,7 +117,7 @@ def boot_run_stop(image: str, arguments: dict, commands: list[str]) -> dict:
     Commands stream their output as the build's shell does, so the guest
     enforces their timeout the same way.
     """
-    timeout = arguments["boot_timeout"] + COMMAND_TIMEOUT * (len(commands) + 1)
+    timeout = BOOT_LIMIT * BOOT_ATTEMPTS + COMMAND_TIMEOUT * (len(commands) + 2)
     return asyncio.run(
         asyncio.wait_for(_boot_run_stop(image, arguments, commands), timeout)
     )

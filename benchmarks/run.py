@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from measure import BenchmarkError, machine_facts
+from measure import machine_facts
 from report import render
 from workspace import BENCH_DIR, Workspace
 
@@ -96,7 +96,7 @@ def run_section(key: str, workspace: Workspace, quick: bool) -> dict:
     try:
         module = importlib.import_module(section.module)
         record |= {"accelerator": "none (no VM)"} | module.run(workspace, repetitions)
-    except (BenchmarkError, ImportError, OSError) as error:
+    except Exception as error:  # noqa: BLE001  (recorded; the other sections still run)
         logger.error("section %s failed: %s", key, error)
         logger.debug("%s", traceback.format_exc())
         record["error"] = str(error).splitlines()[0] if str(error) else repr(error)
@@ -111,6 +111,13 @@ def load_results(path: Path) -> dict:
     return {}
 
 
+def write_results(results: dict, results_dir: Path) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    titles = {key: section.title for key, section in SECTIONS.items()}
+    (results_dir / "results.md").write_text(render(results, titles))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -121,31 +128,33 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         # quicksand-core logs every boot step at info level in the bare-VM runs.
         logging.getLogger("quicksand").setLevel(logging.WARNING)
-    json_path = args.results_dir / "results.json"
-    results = load_results(json_path)
+    results = load_results(args.results_dir / "results.json")
     results.setdefault("sections", {})
-    started = datetime.now(UTC)
     clock = time.perf_counter()
     workspace = Workspace()
     results["machine"] = machine_facts()
-    for key in args.sections:
-        results["sections"][key] = run_section(key, workspace, args.quick)
     command = "python benchmarks/run.py" + " ".join(["", *(argv or sys.argv[1:])])
     results["run"] = {
-        "started": started.isoformat(timespec="seconds"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command.rstrip(),
         "sections": args.sections,
         "quick": args.quick,
-        "duration_s": time.perf_counter() - clock,
     }
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2) + "\n")
-    titles = {key: section.title for key, section in SECTIONS.items()}
-    (args.results_dir / "results.md").write_text(render(results, titles))
+    for key in args.sections:
+        results["sections"][key] = run_section(key, workspace, args.quick)
+        # Written after every section, so an interrupted run keeps what it measured.
+        results["run"]["duration_s"] = time.perf_counter() - clock
+        write_results(results, args.results_dir)
     failed = [key for key in args.sections if "error" in results["sections"][key]]
     logger.info(
-        "wrote %s and results.md in %.0f s", json_path, results["run"]["duration_s"]
+        "wrote results.json and results.md to %s in %.0f s",
+        args.results_dir,
+        results["run"]["duration_s"],
     )
+    if failed:
+        logger.error(
+            "failed sections: %s; rerun them with --sections", ",".join(failed)
+        )
     return 1 if failed else 0
 
 
