@@ -45,6 +45,18 @@ def _require_qemu(request: pytest.FixtureRequest) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_overlay_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Keep overlays that earlier runs stored in the user's cache out of this run.
+
+    Without this, a test that expects a build boots no VM because an earlier
+    run of the same test left an overlay with the same fingerprint behind.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUICKSAND_OVERLAY_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def scaffold_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build a wheel of this checkout into a folder usable as PIP_FIND_LINKS or UV_FIND_LINKS.
