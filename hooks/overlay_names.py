@@ -236,10 +236,17 @@ def check_reserved(slug: str, shown: str) -> None:
 
 def check_base(base: str) -> None:
     """Raise InvalidNameError when BASE cannot name a quicksand base image."""
+    known = ", ".join(BASE_SERIES)
     if not _SLUG.match(base) or not base[0].isalpha():
-        known = ", ".join(BASE_SERIES)
         raise InvalidNameError(
             f"base image {base!a} is not a valid image name; use one of {known}"
+        )
+    # The build hook has VM defaults only for these images, so another name
+    # would scaffold a project that cannot build.
+    if base not in BASE_SERIES:
+        raise InvalidNameError(
+            f"base image {base!a} is not a quicksand base image that this "
+            f"template supports; use one of {known}"
         )
 
 

@@ -304,6 +304,16 @@ def test_reject_base(base: str) -> None:
         names.check_base(base)
 
 
+def test_reject_unsupported_base() -> None:
+    """A well-formed name that is not a supported quicksand base is rejected."""
+    with pytest.raises(
+        names.InvalidNameError,
+        match=r"^base image 'debian' is not a quicksand base image .*; use one of "
+        r"ubuntu, alpine, ubuntu-desktop, alpine-desktop$",
+    ):
+        names.check_base("debian")
+
+
 @pytest.mark.parametrize(
     ("field", "value", "pattern"),
     [
