@@ -126,8 +126,15 @@ def run(workspace: Workspace, repetitions: int) -> dict:
 def added_per_test(
     sessions: dict[int, list[Session]], low: int, high: int, key
 ) -> float:
-    """Return the median session time's growth per test from LOW to HIGH tests."""
-    medians = {n: statistics.median(key(s) for s in sessions[n]) for n in (low, high)}
+    """Return the median session time's growth per test from LOW to HIGH tests.
+
+    Sessions that booted more than one VM waited on a boot timeout and are left
+    out; the result is NaN when no session of LOW or HIGH tests is left.
+    """
+    clean = {n: [key(s) for s in sessions[n] if s.vm_boots == 1] for n in (low, high)}
+    if not clean[low] or not clean[high]:
+        return float("nan")
+    medians = {n: statistics.median(times) for n, times in clean.items()}
     return (medians[high] - medians[low]) / (high - low)
 
 
@@ -163,6 +170,9 @@ def summarize_sessions(first: Session, sessions: dict[int, list[Session]]) -> di
         f"added time per test, {low} to {high} tests, wall time (s)": (
             added_per_test(sessions, low, high, lambda r: r.seconds)
         ),
+        "sessions left out of the added time (more than one VM booted)": sum(
+            1 for r in every if r.vm_boots != 1
+        ),
         "VMs booted per session (min)": min(r.vm_boots for r in every),
         "VMs booted per session (max)": max(r.vm_boots for r in every),
         "'booting' log lines per session (max)": max(r.boot_lines for r in every),
@@ -172,7 +182,17 @@ def summarize_sessions(first: Session, sessions: dict[int, list[Session]]) -> di
         "values": values,
         "targets": [
             target(
-                "VMs booted per session (max)", max(r.vm_boots for r in every), "==", 1
+                "VMs booted per session (max)",
+                max(r.vm_boots for r in every),
+                "==",
+                1,
+                missed_because=(
+                    "the plugin boots once more when a boot does not reach the guest "
+                    "agent within its timeout, so a session that booted two VMs waited "
+                    "on that timeout. Under TCG on a busy 2-core host an Alpine guest "
+                    "now and then stops early in boot, with no console output after "
+                    "SeaBIOS"
+                ),
             ),
             target(
                 "VMs booted per session (min)", min(r.vm_boots for r in every), "==", 1
@@ -214,7 +234,9 @@ NOTES = [
         "Added time per test is the difference of the median session times divided by "
         "the difference in the number of tests. Boot time under TCG varies by more "
         "than 20 tests cost, so the target uses session times minus the boot time the "
-        "plugin reports ('booted in N s'); the plain wall-time figure is shown too."
+        "plugin reports ('booted in N s'); the plain wall-time figure is shown too. "
+        "Sessions that booted more than one VM, because a boot timed out and was "
+        "retried, are left out of these figures."
     ),
     (
         "A test's own time is its setup, call and teardown from pytest's JUnit XML "
