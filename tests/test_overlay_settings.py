@@ -83,13 +83,19 @@ def test_unknown_setting_lists_valid_ones() -> None:
         ("base", "debian", "one of ubuntu, ubuntu-desktop, alpine"),
         ("memory", "lots", "a size such as"),
         ("memory", 4, "a size such as"),
+        ("memory", "0G", "a size such as"),
+        ("memory", "1.5 GB extra", "a size such as"),
         ("disk-size", "10GB", "a size such as"),
         ("cpus", 0, "a whole number of at least 1"),
         ("cpus", True, "a whole number of at least 1"),
         ("cpus", "2", "a whole number of at least 1"),
         ("network", "mounts", "one of 'full', 'none'"),
-        ("boot-timeout", -5, "a number of seconds greater than 0"),
-        ("setup-timeout", "long", "a number of seconds greater than 0"),
+        ("boot-timeout", -5, "a finite number of seconds greater than 0"),
+        ("boot-timeout", 0, "a finite number of seconds greater than 0"),
+        ("boot-timeout", float("nan"), "a finite number of seconds greater than 0"),
+        ("boot-timeout", float("inf"), "a finite number of seconds greater than 0"),
+        ("setup-timeout", float("nan"), "a finite number of seconds greater than 0"),
+        ("setup-timeout", "long", "a finite number of seconds greater than 0"),
         ("accelerator", "xen", "one of 'auto', 'kvm', 'tcg'"),
         ("inputs", "files/a.conf", "a list of file paths"),
     ],
@@ -105,3 +111,9 @@ def test_invalid_value_named(key: str, value: object, expected: str) -> None:
 def test_missing_base_rejected() -> None:
     with pytest.raises(InvalidSettingError, match=r"invalid setting base = None"):
         read_settings({"memory": "1G"})
+
+
+@pytest.mark.parametrize("memory", ["1.5G", "2048", "4GB", "512MiB", "2g"])
+def test_memory_forms_quicksand_accepts(memory: str) -> None:
+    """Every memory form quicksand-core parses passes unchanged."""
+    assert read_settings({"base": "alpine", "memory": memory}).memory == memory

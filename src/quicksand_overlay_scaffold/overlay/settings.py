@@ -7,6 +7,7 @@ setting would silently fall back to a default. This module rejects it instead.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ def read_settings(table: Mapping[str, Any]) -> OverlaySettings:
     values = {**BASE_DEFAULTS[base], **table}
     return OverlaySettings(
         base=base,
-        memory=_size(values, "memory"),
+        memory=_memory(values),
         cpus=_positive_int(values, "cpus"),
         disk_size=_optional_size(values, "disk-size"),
         network=_choice(values, "network", NETWORK_MODES, "full"),
@@ -119,6 +120,21 @@ def _invalid(key: str, value: Any, expected: str) -> None:
     )
 
 
+def _memory(values: Mapping[str, Any]) -> str:
+    """Accept exactly the memory sizes quicksand-core parses ("1.5G", "2048", "4GB")."""
+    # Imported here: quicksand_core takes about 0.4 s to import.
+    from quicksand_core.utils.memory import parse_memory_size
+
+    value = values["memory"]
+    try:
+        parse_memory_size(value if isinstance(value, str) else "")
+    except ValueError:
+        _invalid(
+            "memory", value, 'a size such as "512M", "1.5G", "2048" (MiB) or "4GB"'
+        )
+    return value
+
+
 def _size(values: Mapping[str, Any], key: str) -> str:
     value = values[key]
     if not isinstance(value, str) or not _SIZE.match(value):
@@ -143,8 +159,13 @@ def _seconds(
     value = values.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        _invalid(key, value, "a number of seconds greater than 0")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        _invalid(key, value, "a finite number of seconds greater than 0")
     return float(value)
 
 
