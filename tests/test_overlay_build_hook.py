@@ -198,6 +198,39 @@ def test_missing_setup_rejected(project_root: Path) -> None:
         load_project(project_root)
 
 
+@pytest.mark.parametrize(
+    ("definition", "expected"),
+    [
+        (
+            "def _setup(shell):",
+            r"hatch_build.py: _setup must be 'async def.*add 'async'",
+        ),
+        (
+            "async def _setup(shell, extra):",
+            r"hatch_build.py: _setup must take exactly one argument",
+        ),
+    ],
+    ids=["not-async", "two-arguments"],
+)
+def test_bad_setup_rejected_before_boot(
+    project_root: Path, no_boot: None, definition: str, expected: str
+) -> None:
+    """A wrong _setup fails in initialize with one line, before any VM boots."""
+    hook_file = project_root / "hatch_build.py"
+    text = hook_file.read_text()
+    assert "\nclass OverlayBuildHook(" in text
+    # A second definition, placed before the class, replaces the template's _setup.
+    hook_file.write_text(
+        text.replace(
+            "\nclass OverlayBuildHook(",
+            f"\n{definition}\n    pass\n\n\nclass OverlayBuildHook(",
+        )
+    )
+    with pytest.raises(InvalidProjectError, match=expected) as caught:
+        make_hook(project_root, "wheel").initialize("standard", {})
+    assert "\n" not in str(caught.value)
+
+
 def test_cached_overlay_restored(project_root: Path, no_boot: None) -> None:
     """A wheel built from an sdist, with no images/, reuses the cached overlay."""
     images = fake_built_overlay(project_root)

@@ -66,12 +66,12 @@ def load_project(
         module=_module_name(name, wheel.get("packages")),
         hook_path=hook_path,
         settings=read_settings(table),
-        setup=setup or load_setup(hook_path),
+        setup=check_setup(setup or load_setup(hook_path), hook_path),
     )
 
 
-def load_setup(hook_path: Path) -> Callable[..., Any]:
-    """Import the build script and return its ``async def _setup(shell)``."""
+def load_setup(hook_path: Path) -> Any:
+    """Import the build script and return its ``_setup`` (None when it has none)."""
     if not hook_path.is_file():
         raise InvalidProjectError(f"build script {hook_path} not found")
     spec = importlib.util.spec_from_file_location(
@@ -81,11 +81,27 @@ def load_setup(hook_path: Path) -> Callable[..., Any]:
         raise InvalidProjectError(f"cannot import build script {hook_path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    setup = getattr(module, SETUP_NAME, None)
-    if not inspect.iscoroutinefunction(setup):
+    return getattr(module, SETUP_NAME, None)
+
+
+def check_setup(setup: Any, hook_path: Path) -> Callable[..., Any]:
+    """Return SETUP if it is an ``async def`` taking one argument, before any VM boots."""
+    if setup is None:
         raise InvalidProjectError(
             f"{hook_path} must define 'async def {SETUP_NAME}(shell)'"
         )
+    if not inspect.iscoroutinefunction(setup):
+        raise InvalidProjectError(
+            f"{hook_path}: {SETUP_NAME} must be 'async def {SETUP_NAME}(shell)'; "
+            f"add 'async' before 'def {SETUP_NAME}' (got {setup!r})"
+        )
+    try:
+        inspect.signature(setup).bind(object())
+    except TypeError as error:
+        raise InvalidProjectError(
+            f"{hook_path}: {SETUP_NAME} must take exactly one argument, the shell; "
+            f"write 'async def {SETUP_NAME}(shell)' ({error})"
+        ) from error
     return setup
 
 
