@@ -85,7 +85,7 @@ def load_setup(hook_path: Path) -> Any:
 
 
 def check_setup(setup: Any, hook_path: Path) -> Callable[..., Any]:
-    """Return SETUP if it is an ``async def`` taking one argument, before any VM boots."""
+    """Return SETUP if it is an ``async def`` that takes one argument (the shell)."""
     if setup is None:
         raise InvalidProjectError(
             f"{hook_path} must define 'async def {SETUP_NAME}(shell)'"
