@@ -323,10 +323,35 @@ def test_accelerator_auto_env_detects(package, tmp_path):
     [
         (["--cpus", "0"], "argument --cpus: 0 is not a positive number"),
         (["--network", "wifi"], "argument --network: invalid choice: 'wifi'"),
-        (["--timeout", "soon"], "argument --timeout: invalid float value: 'soon'"),
-        (["--boot-timeout", "x"], "argument --boot-timeout: invalid float value: 'x'"),
+        (["--timeout", "soon"], "argument --timeout: 'soon' is not a number"),
+        (["--boot-timeout", "x"], "argument --boot-timeout: 'x' is not a number"),
+        (
+            ["--boot-timeout", "-1"],
+            "argument --boot-timeout: -1 is not a number of seconds greater than 0",
+        ),
+        (
+            ["--boot-timeout=0"],
+            "argument --boot-timeout: 0 is not a number of seconds greater than 0",
+        ),
+        (
+            ["--timeout", "nan"],
+            "argument --timeout: nan is not a number of seconds greater than 0",
+        ),
+        (
+            ["--timeout", "-5"],
+            "argument --timeout: -5 is not a number of seconds greater than 0",
+        ),
     ],
-    ids=["cpus", "network", "timeout", "boot-timeout"],
+    ids=[
+        "cpus",
+        "network",
+        "timeout",
+        "boot-timeout",
+        "boot-timeout-negative",
+        "boot-timeout-zero",
+        "timeout-nan",
+        "timeout-negative",
+    ],
 )
 def test_main_usage_errors(project, tmp_path, args, expected):
     result = run_module(project, *args, "true", images_dir=tmp_path)

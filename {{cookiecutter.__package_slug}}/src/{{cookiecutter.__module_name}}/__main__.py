@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import math
 import sys
 import threading
 
@@ -16,6 +17,18 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a number of seconds greater than 0"
+        )
     return value
 
 
@@ -42,12 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--boot-timeout",
-        type=float,
+        type=positive_seconds,
         help="seconds to wait for the VM to boot (default: 120, or 600 under TCG)",
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=600.0,
         help="seconds each command may run (default: %(default)s)",
     )
