@@ -37,6 +37,11 @@ IMPORTED_NAMES = frozenset({"Sandbox", "Path", "OverlayImage"})
 DEPENDENCY_MODULES = frozenset(
     {"pytest", "testinfra", "hatchling", "packaging", "cookiecutter", "tomlkit"}
     | {"httpx", "pydantic", "jinja2"}
+    # Tools that the generated README runs as `python -m NAME` or that build
+    # the wheel, the project's own hatch_build.py, and the test folder's names
+    # (the standard library's list leaves out its own `test` package).
+    | {"pip", "build", "setuptools", "wheel", "uv", "virtualenv", "venv"}
+    | {"hatch_build", "test", "tests", "conftest"}
 )
 
 WINDOWS_DEVICE_NAMES = frozenset(
@@ -138,7 +143,8 @@ def _ascii_suggestion(value: str) -> str:
 
 def check_project_name(name: str) -> None:
     """Raise InvalidNameError when NAME cannot name an overlay package."""
-    shown = ascii(name)
+    # Long names are cut in messages so that the error stays one readable line.
+    shown = ascii(name if len(name) <= 60 else name[:57] + "...")
     if any(marker in name for marker in _TEMPLATE_MARKERS):
         raise InvalidNameError(
             f"project name {shown} contains Jinja template syntax; "
@@ -213,13 +219,19 @@ def check_reserved(slug: str, shown: str) -> None:
     if module in DEPENDENCY_MODULES:
         raise InvalidNameError(
             f"project name {shown} gives the module name {module!r}, which shadows "
-            f"the {module} package the generated project uses; choose another name, "
+            f"the {module} module that building or testing the project imports; "
+            "choose another name, "
             f"such as 'my-{slug}'"
         )
-    if slug == "quicksand" or slug.startswith("quicksand-") or slug in BASE_SERIES:
+    if slug == "quicksand" or slug in BASE_SERIES:
         raise InvalidNameError(
             f"project name {shown} is the name of a quicksand package or base image; "
             f"choose a name of your own, such as 'my-{slug}'"
+        )
+    if slug.startswith("quicksand-"):
+        raise InvalidNameError(
+            f"project name {shown} starts with 'quicksand-', which is kept for "
+            f"quicksand's own packages; choose a name such as 'my-{slug[10:]}'"
         )
     if slug in WINDOWS_DEVICE_NAMES:
         raise InvalidNameError(

@@ -133,7 +133,7 @@ BAD_INPUTS = [
         {"project_name": "quicksand-ubuntu"},
         ["quicksand-ubuntu"],
         "quicksand-ubuntu",
-        r"quicksand package",
+        r"kept for quicksand's own packages",
         id="quicksand-package",
     ),
     pytest.param(
@@ -162,7 +162,7 @@ BAD_INPUTS = [
     pytest.param(
         {"project_name": "x" * 101},
         ["x" * 101],
-        "x" * 101,
+        "x" * 57 + "...",
         r"101 characters",
         id="too-long",
     ),
