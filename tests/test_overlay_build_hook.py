@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -184,6 +186,28 @@ def test_misspelt_setting_fails_build(project_root: Path) -> None:
         InvalidSettingError, match=r"unknown setting 'cpu'.*did you mean 'cpus'"
     ):
         make_hook(project_root, "wheel").initialize("standard", {})
+
+
+def test_invalid_setting_ends_backend_traceback(
+    project_root: Path, no_boot: None
+) -> None:
+    """The backend's output ends with the setting error, as the hook's comment says."""
+    pyproject = project_root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("\ncpus = 2\n", "\ncpus = 0\n"))
+    result = subprocess.run(
+        [sys.executable, "-c", "import hatchling.build as b; b.build_wheel('dist')"],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    last_line = result.stderr.rstrip("\n").splitlines()[-1]
+    assert last_line == (
+        "quicksand_overlay_scaffold.overlay.errors.InvalidSettingError: "
+        "invalid setting cpus = 0 in [tool.hatch.build.targets.wheel.hooks.custom]: "
+        "expected a whole number of at least 1"
+    )
 
 
 def test_missing_setup_rejected(project_root: Path) -> None:

@@ -42,8 +42,8 @@ class OverlayBuildHook(BuildHookInterface):
                 "quicksand-overlay: no VM for this build (sdist or editable)"
             )
             return
-        # An OverlayBuildError reaches the user as hatchling's last line of output:
-        # its message is one line, followed by a command's output tail where one failed.
+        # uv and pip show an OverlayBuildError as the last line of the backend's
+        # traceback ("...InvalidSettingError: <message>"), then their own lines.
         project = load_project(Path(self.root), setup=type(self).setup)
         outcome = ensure_overlay(project, progress=self._display)
         self._check_contents(outcome.images_dir)
