@@ -11,6 +11,7 @@ import os
 import platform
 import subprocess
 import sys
+import tarfile
 from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
@@ -420,6 +421,29 @@ def test_main_interactive_loop(package, monkeypatch, capsys, stdin, commands):
     assert sandbox.commands == commands
     assert status == len(commands)
     assert capsys.readouterr().out == "".join(f"ran {c}\n" for c in commands)
+
+
+def test_readme_try_uses_venv(project):
+    """The README installs the wheel into .try, which the sdist leaves out."""
+    readme = (project / "README.md").read_text()
+    assert "$ python -m venv .try && .try/bin/pip install dist/*.whl\n" in readme
+    assert f"$ .try/bin/python -m {MODULE} cat /etc/os-release\n" in readme
+    assert "\n$ pip install" not in readme
+    (project / ".try").mkdir(exist_ok=True)
+    (project / ".try" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    build = "import hatchling.build as b; print(b.build_sdist('sdist-out'))"
+    result = subprocess.run(
+        [sys.executable, "-c", build],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    sdist = project / "sdist-out" / result.stdout.strip()
+    with tarfile.open(sdist) as archive:
+        names = archive.getnames()
+    assert any(name.endswith("/README.md") for name in names)
+    assert not [name for name in names if "/.try/" in name]
 
 
 @pytest.mark.parametrize(
