@@ -190,6 +190,28 @@ def empty_folder(folder: Path) -> None:
             child.unlink()
 
 
+def find_links_steps() -> list[str]:
+    """Return the commands that let uv find this version's wheel at build time.
+
+    The generated project lists quicksand-overlay-scaffold in
+    build-system.requires, and PyPI holds only unrelated older releases under
+    that name, so a build needs a folder with this version's wheel.
+    """
+    if os.environ.get("UV_FIND_LINKS"):
+        return []
+    checkout = template_dir()
+    if checkout.name == "template":
+        return [
+            f"export UV_FIND_LINKS=DIR   # DIR: a folder with the "
+            f"quicksand-overlay-scaffold {__version__} wheel"
+        ]
+    dist = checkout / "dist"
+    return [
+        f"uv build --wheel --out-dir {dist} {checkout}   # the build hook's wheel",
+        f"export UV_FIND_LINKS={dist} PIP_FIND_LINKS={dist}",
+    ]
+
+
 def print_summary(project: Path, derived: dict[str, str]) -> None:
     print(f"Created {project}")
     print(f"  distribution and image name: {derived['package_slug']}")
@@ -199,6 +221,8 @@ def print_summary(project: Path, derived: dict[str, str]) -> None:
     print("Next steps:")
     print(f"  cd {project}")
     print("  edit _setup in hatch_build.py")
+    for line in find_links_steps():
+        print(f"  {line}")
     print("  uv build          # boots the base image and builds the overlay wheel")
     print("  uv run pytest     # boots the overlay and checks what _setup did")
 
