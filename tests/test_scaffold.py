@@ -375,6 +375,25 @@ def test_summary_names_derived(tmp_path: Path) -> None:
     assert f"cd {tmp_path / 'my-box'}" in result.stdout
 
 
+def test_next_steps_find_links(tmp_path: Path, monkeypatch) -> None:
+    """Without UV_FIND_LINKS, the next steps say how uv finds the build hook's wheel."""
+    monkeypatch.delenv("UV_FIND_LINKS", raising=False)
+    result = scaffold("my-box", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    dist = REPO_ROOT / "dist"
+    assert f"uv build --wheel --out-dir {dist} {REPO_ROOT}" in result.stdout
+    assert f"export UV_FIND_LINKS={dist} PIP_FIND_LINKS={dist}" in result.stdout
+
+
+def test_next_steps_find_links_set(tmp_path: Path, monkeypatch) -> None:
+    """With UV_FIND_LINKS set, the next steps leave the wheel step out."""
+    monkeypatch.setenv("UV_FIND_LINKS", str(tmp_path / "wheels"))
+    result = scaffold("my-box", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "export UV_FIND_LINKS" not in result.stdout
+    assert "uv build          #" in result.stdout
+
+
 def test_generated_names_and_requirements(tmp_path: Path) -> None:
     """pyproject.toml and the package use the derived names."""
     project = bake(tmp_path, project_name="My.Box", base="alpine")
