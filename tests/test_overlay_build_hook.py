@@ -255,6 +255,32 @@ def test_bad_setup_rejected_before_boot(
     assert "\n" not in str(caught.value)
 
 
+def test_unmatched_inputs_pattern_warned(project_root: Path, no_boot: None) -> None:
+    """An inputs pattern that matches no file gets a warning, even with no rebuild."""
+    (project_root / "files").mkdir()
+    (project_root / "files" / "a.conf").write_text("x = 1\n")
+    pyproject = project_root / "pyproject.toml"
+    text = pyproject.read_text()
+    assert "\ninputs = []\n" in text
+    pyproject.write_text(
+        text.replace(
+            "\ninputs = []\n", '\ninputs = ["files/*.conf", "nothing/*.txt"]\n'
+        )
+    )
+    fake_built_overlay(project_root)
+    messages: list[tuple[str, str]] = []
+    outcome = ensure_overlay(
+        load_project(project_root),
+        progress=lambda level, text: messages.append((level, text)),
+    )
+    assert outcome.rebuilt is False
+    warnings = [text for level, text in messages if level == "warning"]
+    assert warnings == [
+        "quicksand-overlay: inputs pattern 'nothing/*.txt' matches no file "
+        f"under {project_root.resolve()}"
+    ]
+
+
 def test_cached_overlay_restored(project_root: Path, no_boot: None) -> None:
     """A wheel built from an sdist, with no images/, reuses the cached overlay."""
     images = fake_built_overlay(project_root)

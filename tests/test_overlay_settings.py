@@ -117,3 +117,22 @@ def test_missing_base_rejected() -> None:
 def test_memory_forms_quicksand_accepts(memory: str) -> None:
     """Every memory form quicksand-core parses passes unchanged."""
     assert read_settings({"base": "alpine", "memory": memory}).memory == memory
+
+
+@pytest.mark.parametrize(
+    "pattern", ["../secret.txt", "/etc/*", "files/../../x", "C:\\data\\*", "..\\x"]
+)
+def test_inputs_outside_project_rejected(pattern: str) -> None:
+    """An absolute inputs pattern, or one with '..', is named in a one-line error."""
+    with pytest.raises(InvalidSettingError) as caught:
+        read_settings({"base": "alpine", "inputs": ["files/*.conf", pattern]})
+    message = str(caught.value)
+    assert message.startswith(f"invalid inputs pattern {pattern!r} in ")
+    assert "is absolute or contains '..'" in message
+    assert "\n" not in message
+
+
+def test_inputs_inside_project_kept() -> None:
+    patterns = ["files/*.conf", "a..b/c.txt", "**/*.sh"]
+    settings = read_settings({"base": "alpine", "inputs": patterns})
+    assert settings.inputs == tuple(patterns)

@@ -20,6 +20,7 @@ from quicksand_overlay_scaffold.overlay.fingerprint import (
     hash_files,
     make_record,
     read_record,
+    unmatched_inputs,
     write_record,
 )
 from quicksand_overlay_scaffold.overlay.progress import Progress, print_progress
@@ -78,6 +79,12 @@ def ensure_overlay(
     QUICKSAND_OVERLAY_REBUILD=1, rebuilds regardless.
     """
     report = progress or print_progress
+    for pattern in unmatched_inputs(project.root, project.settings.inputs):
+        report(
+            "warning",
+            f"quicksand-overlay: inputs pattern {pattern!r} matches no file "
+            f"under {project.root}",
+        )
     status = overlay_status(project, force=force)
     if status.current:
         report(

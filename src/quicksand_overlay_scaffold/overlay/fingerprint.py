@@ -103,6 +103,15 @@ def expand_inputs(root: Path, patterns: Iterable[str]) -> list[Path]:
     return files
 
 
+def unmatched_inputs(root: Path, patterns: Iterable[str]) -> list[str]:
+    """Return the PATTERNS that match no file under ROOT."""
+    return [
+        pattern
+        for pattern in patterns
+        if not any(p.is_file() for p in root.glob(pattern))
+    ]
+
+
 def make_record(
     base: BaseImage,
     settings: Mapping[str, Any],

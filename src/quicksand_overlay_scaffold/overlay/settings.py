@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from quicksand_overlay_scaffold.overlay.errors import InvalidSettingError
@@ -186,4 +187,17 @@ def _inputs(values: Mapping[str, Any]) -> tuple[str, ...]:
             value,
             "a list of file paths or glob patterns relative to the project",
         )
+    for pattern in value:
+        _check_inside_project(pattern)
     return tuple(value)
+
+
+def _check_inside_project(pattern: str) -> None:
+    """Reject an ``inputs`` pattern that is absolute or climbs out with ``..``."""
+    # PureWindowsPath splits on both / and \, and also knows drive letters.
+    windows = PureWindowsPath(pattern)
+    if PurePosixPath(pattern).is_absolute() or windows.anchor or ".." in windows.parts:
+        raise InvalidSettingError(
+            f"invalid inputs pattern {pattern!r} in {TABLE}: it is absolute or "
+            "contains '..'; write a path inside the folder of pyproject.toml"
+        )
