@@ -200,6 +200,7 @@ def test_invalid_setting_ends_backend_traceback(
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert result.returncode == 1
     last_line = result.stderr.rstrip("\n").splitlines()[-1]
