@@ -276,10 +276,11 @@ def test_unmatched_inputs_pattern_warned(project_root: Path, no_boot: None) -> N
     )
     assert outcome.rebuilt is False
     warnings = [text for level, text in messages if level == "warning"]
-    assert warnings == [
+    expected = (
         "quicksand-overlay: inputs pattern 'nothing/*.txt' matches no file "
         f"under {project_root.resolve()}"
-    ]
+    )
+    assert warnings == [expected]
 
 
 def test_cached_overlay_restored(project_root: Path, no_boot: None) -> None:
