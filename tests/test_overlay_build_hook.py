@@ -15,6 +15,7 @@ from hatchling.builders.hooks.custom import CustomBuildHook
 
 from quicksand_overlay_scaffold.build_hook import OverlayBuildHook, wheel_tag
 from quicksand_overlay_scaffold.cli import main as scaffold
+from quicksand_overlay_scaffold.overlay import builder
 from quicksand_overlay_scaffold.overlay.builder import ensure_overlay, overlay_status
 from quicksand_overlay_scaffold.overlay.cache import project_cache, store_overlay
 from quicksand_overlay_scaffold.overlay.errors import (
@@ -281,6 +282,28 @@ def test_unmatched_inputs_pattern_warned(project_root: Path, no_boot: None) -> N
         f"under {project_root.resolve()}"
     )
     assert warnings == [expected]
+
+
+def test_rebuild_names_cache_entry(
+    project_root: Path, no_boot: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a build, the log names the cache entry."""
+
+    def fake_build(project, base, report) -> builder.BuildOutcome:
+        images = fake_built_overlay(project.root)
+        record = read_record(images)
+        return builder.BuildOutcome(rebuilt=True, images_dir=images, record=record)
+
+    monkeypatch.setattr(builder, "_build", fake_build)
+    messages: list[str] = []
+    outcome = ensure_overlay(
+        load_project(project_root),
+        force=True,
+        progress=lambda level, text: messages.append(text),
+    )
+    entry = project_cache(NAME) / outcome.record["fingerprint"]
+    assert (entry / "overlays" / "0.qcow2").is_file()
+    assert messages[-1] == f"quicksand-overlay: overlay cached in {entry}"
 
 
 def test_cached_overlay_restored(project_root: Path, no_boot: None) -> None:

@@ -107,7 +107,11 @@ def ensure_overlay(
             )
     report("info", f"quicksand-overlay: building the overlay: {status.reason}")
     outcome = _build(project, status.base, report)
-    store_overlay(project.name, outcome.images_dir, outcome.record)
+    # A plain `uv build` or `python -m build` builds the wheel from the sdist in
+    # a temporary folder that it then deletes, so name the copy that stays.
+    entry = store_overlay(project.name, outcome.images_dir, outcome.record)
+    if entry is not None:
+        report("info", f"quicksand-overlay: overlay cached in {entry}")
     return outcome
 
 

@@ -32,8 +32,11 @@ def project_cache(project_name: str) -> Path:
 
 def store_overlay(
     project_name: str, images_dir: Path, record: Mapping[str, Any]
-) -> None:
-    """Copy IMAGES_DIR into the cache and drop all but the newest entries."""
+) -> Path | None:
+    """Copy IMAGES_DIR into the cache, drop all but the newest entries, return the copy.
+
+    Return None, after a logged warning, when the copy failed.
+    """
     folder = project_cache(project_name)
     entry = folder / record["fingerprint"]
     staging = folder / f".{record['fingerprint']}.{os.getpid()}.tmp"
@@ -47,6 +50,8 @@ def store_overlay(
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         logger.warning("could not cache the overlay in %s: %s", folder, error)
+        return None
+    return entry
 
 
 def find_cached(
