@@ -6,10 +6,11 @@ A real hung boot happens rarely and takes the whole boot timeout to show.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
-from quicksand_overlay_scaffold.overlay import vm
+from quicksand_overlay_scaffold.overlay import progress, vm
 from quicksand_overlay_scaffold.overlay.accelerator import Accelerator
 from quicksand_overlay_scaffold.overlay.errors import BootFailedError, BootTimeoutError
 from quicksand_overlay_scaffold.overlay.vm import _running
@@ -134,3 +135,36 @@ def test_hung_boot_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(made) == 2
     assert all(sandbox.cleaned for sandbox in made)
     assert caught.value.console_tail == CONSOLE.strip()
+
+
+class SlowSandbox(FakeSandbox):
+    """Takes 0.35 s to start, long enough for a few heartbeats of 0.1 s."""
+
+    async def start(self) -> None:
+        await asyncio.sleep(0.35)
+
+
+def test_slow_boot_reports_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A boot that takes a while prints "still booting" lines until it ends."""
+    monkeypatch.setattr(progress, "BOOT_HEARTBEAT_SECONDS", 0.1)
+    messages: list[tuple[str, str]] = []
+
+    async def main() -> None:
+        report = lambda level, text: messages.append((level, text))
+        async with _running(lambda: SlowSandbox(None), 300.0, TCG, report, "booting"):
+            count = len(messages)
+            await asyncio.sleep(0.25)
+        assert len(messages) == count
+
+    asyncio.run(main())
+    assert messages[0] == ("waiting", "booting")
+    beats = messages[1:]
+    assert 2 <= len(beats) <= 4
+    for level, text in beats:
+        assert level == "waiting"
+        assert re.fullmatch(r"quicksand-overlay: still booting \(0 s of 300 s\)", text)
+
+
+def test_still_booting_line() -> None:
+    line = progress.still_booting(120.4, 300.0)
+    assert line == "quicksand-overlay: still booting (120 s of 300 s)"

@@ -22,7 +22,7 @@ from quicksand_overlay_scaffold.overlay.errors import (
     SaveFailedError,
 )
 from quicksand_overlay_scaffold.overlay.guest import PID_FILE_PATTERN, GuestShell
-from quicksand_overlay_scaffold.overlay.progress import Progress
+from quicksand_overlay_scaffold.overlay.progress import Progress, boot_heartbeat
 from quicksand_overlay_scaffold.overlay.qemu import QemuTools, compress_overlay
 from quicksand_overlay_scaffold.overlay.settings import OverlaySettings
 
@@ -192,7 +192,7 @@ async def _running(
         progress("waiting", announcement + suffix)
         sandbox = make_sandbox()
         try:
-            await _start(sandbox, boot_timeout, accelerator)
+            await _start(sandbox, boot_timeout, accelerator, progress)
             break
         except BootTimeoutError:
             if attempt == BOOT_ATTEMPTS:
@@ -208,9 +208,12 @@ async def _running(
         await sandbox.stop()
 
 
-async def _start(sandbox: Any, boot_timeout: float, accelerator: Accelerator) -> None:
+async def _start(
+    sandbox: Any, boot_timeout: float, accelerator: Accelerator, progress: Progress
+) -> None:
     try:
-        await asyncio.wait_for(sandbox.start(), timeout=boot_timeout + START_MARGIN)
+        async with boot_heartbeat(progress, boot_timeout):
+            await asyncio.wait_for(sandbox.start(), timeout=boot_timeout + START_MARGIN)
     except BaseException as error:
         console = _console_output(sandbox)
         # NOTE: quicksand-core 0.14 stops QEMU itself only when the agent
