@@ -9,6 +9,7 @@ project and missing QEMU use real projects and no VM.
 from __future__ import annotations
 
 import asyncio
+import re
 from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from quicksand_core import ExecuteResult, NetworkMode
 
 from quicksand_overlay_scaffold.cli import main as scaffold
 from quicksand_overlay_scaffold.errors import RevertFailedError, VMBootError
+from quicksand_overlay_scaffold.overlay import progress
 from quicksand_overlay_scaffold.overlay.builder import BuildOutcome
 from quicksand_overlay_scaffold.overlay.project import load_project
 from quicksand_overlay_scaffold.pytest_plugin import _fixtures
@@ -289,3 +291,41 @@ def test_session_boot_failure_remembered(
         with pytest.raises(VMBootError, match="base image is not installed"):
             session.shared_vm()
     assert len(attempts) == 1
+
+
+STILL_BOOTING = r"quicksand-overlay: still booting \(\d+ s of 300 s\)"
+
+
+def test_session_slow_boot_reports_progress(
+    loop: LoopThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow test-VM boot prints "still booting" lines, as the build does."""
+
+    async def start(vm: GuestVM) -> None:
+        await asyncio.sleep(0.35)
+        vm.sandbox = LocalSandbox(tmp_path)  # type: ignore[assignment]
+
+    monkeypatch.setattr(GuestVM, "_start", start)
+    monkeypatch.setattr(progress, "BOOT_HEARTBEAT_SECONDS", 0.1)
+    lines: list[str] = []
+    spec = BootSpec("unused", {"boot_timeout": 300.0}, label="local")
+    session = OverlaySession(loop, spec, lines.append)
+
+    session.shared_vm()
+
+    beats = lines[1:-1]
+    assert lines[0].startswith("quicksand-overlay: booting local")
+    assert lines[-1].startswith("quicksand-overlay: local booted in ")
+    assert beats
+    for line in beats:
+        assert re.fullmatch(STILL_BOOTING, line)
+    session.close()
+
+
+def test_loop_run_times_out_with_heartbeat(loop: LoopThread) -> None:
+    """The heartbeat does not stretch the timeout."""
+    waited: list[float] = []
+    with pytest.raises(TimeoutError, match="no result within 0.3 s"):
+        loop.run(asyncio.sleep(5), timeout=0.3, on_wait=waited.append, interval=0.1)
+    assert waited
+    assert all(seconds < 0.3 for seconds in waited)

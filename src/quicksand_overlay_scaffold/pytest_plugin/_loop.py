@@ -11,7 +11,8 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 logger = logging.getLogger(__name__)
@@ -35,9 +36,18 @@ class LoopThread:
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
 
-    def run(self, awaitable: Awaitable[T], timeout: float | None = None) -> T:
+    def run(
+        self,
+        awaitable: Awaitable[T],
+        timeout: float | None = None,
+        *,
+        on_wait: Callable[[float], None] | None = None,
+        interval: float = 60.0,
+    ) -> T:
         """Run AWAITABLE on the loop and return its result; TIMEOUT is in seconds.
 
+        ON_WAIT, if given, is called in the caller's thread with the seconds
+        waited so far, every INTERVAL seconds until the result arrives.
         A KeyboardInterrupt or a timeout while waiting cancels the coroutine,
         so nothing keeps running in the background after the caller gave up.
         """
@@ -45,7 +55,7 @@ class LoopThread:
             raise RuntimeError("the session's event loop is closed")
         future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), self._loop)
         try:
-            return future.result(timeout)
+            return _wait(future, timeout, on_wait, interval)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError(f"no result within {timeout} s") from None
@@ -63,6 +73,28 @@ class LoopThread:
             logger.warning("the session's event loop thread did not stop within 30 s")
             return
         self._loop.close()
+
+
+def _wait(
+    future: concurrent.futures.Future[T],
+    timeout: float | None,
+    on_wait: Callable[[float], None] | None,
+    interval: float,
+) -> T:
+    """Wait up to TIMEOUT seconds for FUTURE, calling ON_WAIT every INTERVAL seconds."""
+    if on_wait is None:
+        return future.result(timeout)
+    started = time.monotonic()
+    while True:
+        elapsed = time.monotonic() - started
+        wait = interval if timeout is None else min(interval, timeout - elapsed)
+        try:
+            return future.result(max(wait, 0.0))
+        except concurrent.futures.TimeoutError:
+            elapsed = time.monotonic() - started
+            if timeout is not None and elapsed >= timeout:
+                raise
+            on_wait(elapsed)
 
 
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:

@@ -78,7 +78,7 @@ class OverlaySession:
             self.report(announcement + suffix)
             vm = GuestVM(self.loop, self.spec)
             try:
-                seconds = vm.boot()
+                seconds = vm.boot(self.report)
                 break
             except VMBootError as error:
                 if attempt < BOOT_ATTEMPTS and _timed_out(error):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ from quicksand_overlay_scaffold.errors import (
     RevertFailedError,
     VMBootError,
 )
+from quicksand_overlay_scaffold.overlay import progress
+from quicksand_overlay_scaffold.overlay.progress import still_booting
 from quicksand_overlay_scaffold.pytest_plugin._loop import LoopThread
 
 logger = logging.getLogger(__name__)
@@ -63,12 +66,25 @@ class GuestVM:
         self.boot_seconds: float | None = None
         self._checkpointed = False
 
-    def boot(self) -> float:
-        """Start the VM and return the seconds it took; raise VMBootError on failure."""
+    def boot(self, report: Callable[[str], None] | None = None) -> float:
+        """Start the VM and return the seconds it took; raise VMBootError on failure.
+
+        REPORT, if given, receives a "still booting" line about once a minute.
+        """
         started = time.perf_counter()
         boot_timeout = float(self.spec.sandbox_kwargs.get("boot_timeout", 600.0))
+
+        def on_wait(elapsed: float) -> None:
+            if report is not None:
+                report(still_booting(elapsed, boot_timeout))
+
         try:
-            self.loop.run(self._start(), timeout=boot_timeout + START_MARGIN)
+            self.loop.run(
+                self._start(),
+                timeout=boot_timeout + START_MARGIN,
+                on_wait=on_wait,
+                interval=progress.BOOT_HEARTBEAT_SECONDS,
+            )
         except TimeoutError as error:
             self.stop()
             raise VMBootError(
