@@ -306,6 +306,23 @@ def test_rebuild_names_cache_entry(
     assert messages[-1] == f"quicksand-overlay: overlay cached in {entry}"
 
 
+def test_rebuild_reason_from_cache(project_root: Path, no_boot: None) -> None:
+    """Without images/, the reason names what changed since the newest cached build."""
+    images = fake_built_overlay(project_root)
+    store_overlay(NAME, images, read_record(images))
+    shutil.rmtree(images)
+    hook_file = project_root / "hatch_build.py"
+    hook_file.write_text(hook_file.read_text() + "\n# one more comment\n")
+    status = overlay_status(load_project(project_root))
+    assert status.current is False
+    assert status.reason == "changed since the newest cached build: file hatch_build.py"
+
+
+def test_rebuild_reason_without_cache(project_root: Path, no_boot: None) -> None:
+    status = overlay_status(load_project(project_root))
+    assert status.reason == "no overlay built yet"
+
+
 def test_cached_overlay_restored(project_root: Path, no_boot: None) -> None:
     """A wheel built from an sdist, with no images/, reuses the cached overlay."""
     images = fake_built_overlay(project_root)

@@ -13,7 +13,11 @@ from typing import Any
 
 from quicksand_overlay_scaffold.overlay.accelerator import choose_accelerator
 from quicksand_overlay_scaffold.overlay.base_image import BaseImage, find_base_image
-from quicksand_overlay_scaffold.overlay.cache import find_cached, store_overlay
+from quicksand_overlay_scaffold.overlay.cache import (
+    find_cached,
+    newest_cached_record,
+    store_overlay,
+)
 from quicksand_overlay_scaffold.overlay.fingerprint import (
     RECORD_NAME,
     expand_inputs,
@@ -67,6 +71,8 @@ def overlay_status(project: OverlayProject, *, force: bool = False) -> OverlaySt
     forced = force or os.environ.get(REBUILD_ENV, "") not in ("", "0")
     current = not forced and _is_current(images_dir, previous, record)
     reason = "" if current else _reason(previous, record, forced)
+    if previous is None and not forced:
+        reason = _reason_from_cache(project, base) or reason
     return OverlayStatus(current, forced, reason, record, previous, base)
 
 
@@ -171,6 +177,27 @@ def _reason(
         return f"rebuild forced (force=True or {REBUILD_ENV}=1)"
     if previous is None:
         return "no overlay built yet"
+    changed = _changes(previous, record)
+    return "changed: " + ", ".join(changed) if changed else "overlay files missing"
+
+
+def _reason_from_cache(project: OverlayProject, base: BaseImage) -> str | None:
+    """Describe what changed since the newest cached build, when images/ is missing.
+
+    A wheel built from an sdist has no images/, but the build cache may hold an
+    overlay from an earlier build of the same project.
+    """
+    cached = newest_cached_record(project.name)
+    if cached is None:
+        return None
+    changed = _changes(cached, _current_record(project, base, cached, set()))
+    if not changed:
+        return None
+    return "changed since the newest cached build: " + ", ".join(changed)
+
+
+def _changes(previous: Mapping[str, Any], record: Mapping[str, Any]) -> list[str]:
+    """Return the inputs that differ between PREVIOUS and RECORD, files as "file X"."""
     changed = [
         key
         for key in ("base", "arch", "settings", "network")
@@ -180,7 +207,7 @@ def _reason(
     changed += [
         f"file {name}" for name in new_files if old_files.get(name) != new_files[name]
     ]
-    return "changed: " + ", ".join(changed) if changed else "overlay files missing"
+    return changed
 
 
 def _build(project: OverlayProject, base: BaseImage, report: Progress) -> BuildOutcome:

@@ -75,6 +75,18 @@ def find_cached(
     return None
 
 
+def newest_cached_record(project_name: str) -> dict[str, Any] | None:
+    """Return the record of PROJECT_NAME's most recently cached overlay, if any."""
+    folder = project_cache(project_name)
+    if not folder.is_dir():
+        return None
+    for entry in sorted(folder.iterdir(), key=_mtime, reverse=True):
+        record = read_record(entry) if entry.is_dir() else None
+        if record is not None and entry.name == record.get("fingerprint"):
+            return record
+    return None
+
+
 def _complete(entry: Path) -> bool:
     has_record = (entry / RECORD_NAME).is_file() and (entry / "manifest.json").is_file()
     return has_record and any((entry / "overlays").glob("*.qcow2"))
