@@ -134,7 +134,16 @@ def show(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def lines_starting(output: str, prefix: str) -> list[str]:
-    return [line for line in output.splitlines() if line.startswith(prefix)]
+    """Return the lines of OUTPUT that start with PREFIX, leaving out boot retries.
+
+    A boot that hangs under TCG is tried once more with an "(attempt 2 of 2)"
+    line; the retry replaces the hung boot, so it is not a second VM.
+    """
+    return [
+        line
+        for line in output.splitlines()
+        if line.startswith(prefix) and "(attempt " not in line
+    ]
 
 
 def outcomes(output: str) -> dict[str, str]:
