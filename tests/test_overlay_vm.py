@@ -171,3 +171,37 @@ def test_slow_boot_reports_progress(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_still_booting_line() -> None:
     line = progress.still_booting(120.4, 300.0)
     assert line == "quicksand-overlay: still booting (120 s of 300 s)"
+
+
+class TrimSandbox:
+    """Answers execute() with one fixed result and records the commands."""
+
+    def __init__(self, exit_code: int, stdout: str = "", stderr: str = "") -> None:
+        self.result = type(
+            "Result", (), {"exit_code": exit_code, "stdout": stdout, "stderr": stderr}
+        )()
+        self.commands: list[str] = []
+
+    async def execute(self, command: str, timeout: float) -> object:
+        self.commands.append(command)
+        return self.result
+
+
+def test_trim_runs_fstrim_on_root() -> None:
+    """The build trims / itself, since BusyBox fstrim has no -a option."""
+    sandbox = TrimSandbox(0, stdout="/: 900 MiB (943718400 bytes) trimmed\n")
+    messages: list[tuple[str, str]] = []
+    asyncio.run(vm._trim_free_space(sandbox, lambda *m: messages.append(m)))
+    assert sandbox.commands == ["sync && fstrim -v /"]
+    assert messages == []
+
+
+def test_trim_failure_warns() -> None:
+    """A file system without discard support gives a warning, not a failed build."""
+    sandbox = TrimSandbox(1, stderr="fstrim: ioctl 0xc0185879 failed: Not supported\n")
+    messages: list[tuple[str, str]] = []
+    asyncio.run(vm._trim_free_space(sandbox, lambda *m: messages.append(m)))
+    assert len(messages) == 1
+    level, text = messages[0]
+    assert level == "warning"
+    assert "fstrim / failed (fstrim: ioctl 0xc0185879 failed: Not supported)" in text
