@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -127,10 +128,21 @@ def expect(condition: bool, message: str) -> None:
         raise GeneratedProjectError(message)
 
 
+def remove_bytecode(project: Path) -> None:
+    """Delete __pycache__ folders that came from the installed template.
+
+    pip compiles the .py files of an installed wheel, the template's included,
+    and cookiecutter copies the resulting __pycache__ folders into the project.
+    """
+    for folder in sorted(project.rglob("__pycache__"), reverse=True):
+        shutil.rmtree(folder)
+
+
 def main() -> int:
     project = Path.cwd()
     names = overlay_names.derive(CONTEXT["project_name"], CONTEXT["base"])
     try:
+        remove_bytecode(project)
         check_pyproject(project, names)
         check_files(project)
     except (GeneratedProjectError, OSError, TypeError, ValueError) as error:

@@ -756,6 +756,33 @@ def test_post_gen_rejects_broken(
     assert list(output_dir.iterdir()) == []
 
 
+def test_compiled_template_generates(tmp_path: Path) -> None:
+    """A template that pip byte-compiled on install still gives the same project."""
+    template = tmp_path / "template"
+    template.mkdir()
+    for name in ("cookiecutter.json", "local_extensions.py"):
+        shutil.copy2(REPO_ROOT / name, template / name)
+    shutil.copytree(REPO_ROOT / "hooks", template / "hooks")
+    shutil.copytree(REPO_ROOT / TEMPLATE_FOLDER, template / TEMPLATE_FOLDER)
+    # pip compiles every .py file it installs and skips those that do not parse.
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(template)], capture_output=True
+    )
+    assert list((template / TEMPLATE_FOLDER).rglob("__pycache__"))
+    compiled = tmp_path / "compiled"
+    plain = tmp_path / "plain"
+    for output_dir, source in ((compiled, template), (plain, REPO_ROOT)):
+        cookiecutter(
+            str(source),
+            no_input=True,
+            extra_context={"project_name": "my-box", "base": "alpine"},
+            output_dir=str(output_dir),
+            config_file=os.environ["COOKIECUTTER_CONFIG"],
+        )
+    assert not list((compiled / "my-box").rglob("__pycache__"))
+    assert_same_tree(plain / "my-box", compiled / "my-box")
+
+
 @pytest.mark.parametrize("existing", [False, True], ids=["new-folder", "empty-folder"])
 def test_script_hook_failure_one_line(tmp_path: Path, existing: bool) -> None:
     """A failing hook reaches the user as exactly one line, and leaves nothing."""
