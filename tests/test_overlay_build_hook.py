@@ -182,7 +182,7 @@ def test_project_names(project_root: Path) -> None:
 
 def test_misspelt_setting_fails_build(project_root: Path) -> None:
     pyproject = project_root / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("\ncpus = 2\n", "\ncpu = 2\n"))
+    pyproject.write_text(pyproject.read_text().replace("\ncpus = 1\n", "\ncpu = 1\n"))
     with pytest.raises(
         InvalidSettingError, match=r"unknown setting 'cpu'.*did you mean 'cpus'"
     ):
@@ -194,7 +194,7 @@ def test_invalid_setting_ends_backend_traceback(
 ) -> None:
     """The backend's output ends with the setting error, as the hook's comment says."""
     pyproject = project_root / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("\ncpus = 2\n", "\ncpus = 0\n"))
+    pyproject.write_text(pyproject.read_text().replace("\ncpus = 1\n", "\ncpus = 0\n"))
     result = subprocess.run(
         [sys.executable, "-c", "import hatchling.build as b; b.build_wheel('dist')"],
         cwd=project_root,

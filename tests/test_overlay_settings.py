@@ -13,7 +13,7 @@ from quicksand_overlay_scaffold.overlay.settings import read_settings
     [
         ("ubuntu", "4G", 4, "10G"),
         ("ubuntu-desktop", "4G", 4, "10G"),
-        ("alpine", "1G", 2, None),
+        ("alpine", "1G", 1, None),
         ("alpine-desktop", "2G", 2, None),
     ],
 )

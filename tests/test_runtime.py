@@ -506,7 +506,7 @@ def test_built_overlay_boots(tmp_path):
     # A matching overlay in the build cache is copied in without a VM.
     outcome = ensure_overlay(load_project(root))
     assert (outcome.images_dir / "overlays" / "0.qcow2").is_file()
-    assert outcome.record["settings"]["cpus"] == 2
+    assert outcome.record["settings"]["cpus"] == 1
     env = {**os.environ, "PYTHONPATH": str(root / "src"), "QUICKSAND_AUTO_INSTALL": "0"}
 
     command = f"cat /etc/{NAME}-release && exit 3"
@@ -532,7 +532,7 @@ def test_built_overlay_boots(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     expected_accel = "tcg" if "tcg" in lines[0] else "kvm"
-    assert lines[0] == f"{expected_accel} 2 1G"
+    assert lines[0] == f"{expected_accel} 1 1G"
     if expected_accel == "tcg":
         assert lines[1] == "['-cpu', 'max']"
-    assert lines[2:] == ["2", "app", f"NAME={NAME}"]
+    assert lines[2:] == ["1", "app", f"NAME={NAME}"]
