@@ -47,7 +47,7 @@ def sandbox_arguments(project: Path) -> tuple[str, dict, str]:
 
 
 # A bare boot that has not reached the guest agent by then is stopped and tried
-# once more, as the build does: under TCG on a busy 2-core host an Alpine guest
+# once more, as the build does. Under TCG on a busy 2-core host an Alpine guest
 # now and then stops early in boot, while a normal boot there takes under 100 s.
 BOOT_LIMIT = 300.0
 BOOT_ATTEMPTS = 2

@@ -40,10 +40,10 @@ packages = ["src/plain_box"]
 
 
 def make_plain_project(wheel: Path, readme: Path, parent: Path) -> Path:
-    """Write a hatchling project whose wheel holds the same files and bytes as WHEEL.
+    """Write a hatchling project whose wheel contains the same files and bytes as WHEEL.
 
     Every file under WHEEL's package folder, the overlay images included, is
-    copied byte for byte into src/plain_box/; the project has no build hook and
+    copied byte for byte into src/plain_box/. The project has no build hook and
     needs only hatchling to build.
     """
     project = parent / "plain-box"

@@ -128,8 +128,8 @@ def added_per_test(
 ) -> float:
     """Return the median session time's growth per test from LOW to HIGH tests.
 
-    Sessions that booted more than one VM waited on a boot timeout and are left
-    out; the result is NaN when no session of LOW or HIGH tests is left.
+    Sessions that booted more than one VM waited on a boot timeout, so they are
+    left out. The result is NaN when no session of LOW or HIGH tests is left.
     """
     clean = {n: [key(s) for s in sessions[n] if s.vm_boots == 1] for n in (low, high)}
     if not clean[low] or not clean[high]:

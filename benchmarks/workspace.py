@@ -95,8 +95,8 @@ class Workspace:
             env[name] = separator.join(filter(None, [str(self.wheelhouse), existing]))
         env["QUICKSAND_AUTO_INSTALL"] = "0"
         env.pop("QUICKSAND_OVERLAY_REBUILD", None)
-        # The build hook keeps overlays by fingerprint in a user cache and restores
-        # them without a boot; a cache of this run's own keeps every first build real.
+        # The build hook restores overlays from a user cache without a boot, so a
+        # cache of this run's own makes every first build boot a VM.
         env["QUICKSAND_OVERLAY_CACHE"] = str(self.overlay_cache)
         return env
 

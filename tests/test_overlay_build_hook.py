@@ -192,7 +192,7 @@ def test_misspelt_setting_fails_build(project_root: Path) -> None:
 def test_invalid_setting_ends_backend_traceback(
     project_root: Path, no_boot: None
 ) -> None:
-    """The backend's output ends with the setting error, as the hook's comment says."""
+    """The backend's output ends with the setting error, as the hook's comment states."""
     pyproject = project_root / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace("\ncpus = 1\n", "\ncpus = 0\n"))
     result = subprocess.run(

@@ -174,7 +174,7 @@ def test_still_booting_line() -> None:
 
 
 class TrimSandbox:
-    """Answers execute() with one fixed result and records the commands."""
+    """Returns one fixed result from execute() and records the commands."""
 
     def __init__(self, exit_code: int, stdout: str = "", stderr: str = "") -> None:
         self.result = type(

@@ -137,7 +137,7 @@ def lines_starting(output: str, prefix: str) -> list[str]:
     """Return the lines of OUTPUT that start with PREFIX, leaving out boot retries.
 
     A boot that hangs under TCG is tried once more with an "(attempt 2 of 2)"
-    line; the retry replaces the hung boot, so it is not a second VM.
+    line. The retry replaces the hung boot, so it is not a second VM.
     """
     return [
         line

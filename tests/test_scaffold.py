@@ -31,8 +31,8 @@ SCAFFOLD = BIN_DIR / "quicksand-overlay-scaffold"
 COOKIECUTTER = BIN_DIR / "cookiecutter"
 TEMPLATE_FOLDER = "{{cookiecutter.__package_slug}}"
 
-# The exact files of a project generated with the name my-box. Whoever adds or
-# removes a file in the template folder updates this list in the same commit.
+# The exact files of a project generated with the name my-box. A commit that adds
+# or removes a file in the template folder updates this list too.
 EXPECTED_FILES = [
     ".gitattributes",
     ".gitignore",
@@ -376,7 +376,7 @@ def test_summary_names_derived(tmp_path: Path) -> None:
 
 
 def test_next_steps_find_links(tmp_path: Path, monkeypatch) -> None:
-    """Without UV_FIND_LINKS, the next steps say how uv finds the build hook's wheel."""
+    """Without UV_FIND_LINKS, the next steps include building and finding the hook's wheel."""
     monkeypatch.delenv("UV_FIND_LINKS", raising=False)
     result = scaffold("my-box", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

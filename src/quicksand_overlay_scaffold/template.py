@@ -11,7 +11,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def template_dir() -> Path:
-    """Return the folder that holds cookiecutter.json.
+    """Return the folder that contains cookiecutter.json.
 
     A wheel carries the template inside the package as ``template/``. In a
     source checkout, including an editable install, the template is the

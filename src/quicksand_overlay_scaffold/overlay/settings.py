@@ -196,7 +196,7 @@ def _inputs(values: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _check_inside_project(pattern: str) -> None:
     """Reject an ``inputs`` pattern that is absolute or climbs out with ``..``."""
-    # PureWindowsPath splits on both / and \, and also knows drive letters.
+    # PureWindowsPath splits on both / and \, and also recognises drive letters.
     windows = PureWindowsPath(pattern)
     if PurePosixPath(pattern).is_absolute() or windows.anchor or ".." in windows.parts:
         raise InvalidSettingError(

